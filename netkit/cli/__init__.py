@@ -1,0 +1,96 @@
+"""The ``netkit`` command: a click group whose subcommands load lazily.
+
+Only click is imported here: ``netkit --help`` and shell completion must not
+pay for rich or the services.  Each registry entry names the module that
+defines a command and its one-line help, so listing commands imports nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from netkit import __version__
+
+# name -> ("module:attribute", short help).  Grouped spellings.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pack-ip": (
+        "netkit.cli.pack_ip:pack_ip",
+        "Convert IP addresses and ports between text, packed bytes and integers.",
+    ),
+    "resolve": (
+        "netkit.cli.resolve:resolve",
+        "Look up a name or address (getaddrinfo, reverse, FQDN, or one DNS server).",
+    ),
+    "completion": (
+        "netkit.cli.completion:completion",
+        "Print or install shell completion for bash, zsh or fish.",
+    ),
+}
+
+# Flat spellings from the original exercise card: alias -> grouped command path.
+ALIASES: dict[str, tuple[str, str]] = {}
+
+
+def _load(target: str) -> click.Command:
+    module_name, _, attr = target.partition(":")
+    command = getattr(importlib.import_module(module_name), attr)
+    assert isinstance(command, click.Command)
+    return command
+
+
+class LazyGroup(click.Group):
+    """Loads a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS) + sorted(ALIASES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            return _load(COMMANDS[cmd_name][0])
+        if cmd_name in ALIASES:
+            group_name, sub = ALIASES[cmd_name]
+            group = _load(COMMANDS[group_name][0])
+            assert isinstance(group, click.Group)
+            return group.get_command(ctx, sub)
+        return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        if ALIASES:
+            aliases = [(a, f"= netkit {g} {s}") for a, (g, s) in sorted(ALIASES.items())]
+            with formatter.section("Aliases"):
+                formatter.write_dl(aliases)
+
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="netkit")
+def cli() -> None:
+    """netkit: sockets exercises turned into tools.
+
+    Test servers and clients for UDP and TCP, a remote-debug log sink, name
+    lookups and address packing.  Every command takes --json for one JSON
+    object per line on stdout; exit status is 0 on success, 1 when the
+    network or a file fails, 2 for a usage error.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="netkit")
+    except BrokenPipeError:
+        # stdout went away (`netkit ... | head -1`): no traceback.  Point
+        # stdout at /dev/null so the interpreter's final flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

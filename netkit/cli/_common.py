@@ -1,0 +1,225 @@
+"""Options and error handling shared by every command (the CLI contract)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from netkit import net
+
+if TYPE_CHECKING:
+    from netkit.render import Renderer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PortType(click.ParamType[int, Any]):
+    name = "port"
+
+    def __init__(self, allow_zero: bool = True) -> None:
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            value = str(value)
+        try:
+            return net.parse_port(value, allow_zero=self.allow_zero)
+        except net.UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class HostType(click.ParamType[tuple[str, int | None], Any]):
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``; converts to (host, port | None)."""
+
+    name = "host"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int | None]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return net.split_host_port(str(value))
+        except net.UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+TIMEOUT = click.FloatRange(min=0, min_open=True)
+
+
+def output_options(f: F) -> F:
+    f = click.option(
+        "--no-color",
+        is_flag=True,
+        help="No colour (also when NO_COLOR is set, or output is not a terminal).",
+    )(f)
+    f = click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        help='One JSON object per line on stdout, each with an "event" key.',
+    )(f)
+    return f
+
+
+def family_options(f: F) -> F:
+    f = click.option("-6", "version", flag_value=6, type=int, help="IPv6 only.")(f)
+    f = click.option("-4", "version", flag_value=4, type=int, help="IPv4 only.")(f)
+    return f
+
+
+def server_options(default_port: int) -> Callable[[F], F]:
+    """--host, --port, -4/-6, --count, --quiet, --json, --no-color for a server."""
+
+    def decorate(f: F) -> F:
+        f = output_options(f)
+        f = click.option("-q", "--quiet", is_flag=True, help="No per-request log lines (faster).")(
+            f
+        )
+        f = click.option(
+            "--count",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Stop after N handled requests and exit 0.",
+        )(f)
+        f = family_options(f)
+        f = click.option(
+            "-p",
+            "--port",
+            type=PortType(),
+            default=default_port,
+            show_default=True,
+            help="Port to listen on; 0 picks any free port (see the listening event).",
+        )(f)
+        f = click.option(
+            "-H",
+            "--host",
+            type=HostType(),
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on (127.0.0.1, ::1, 0.0.0.0, [::1]:PORT, ...).",
+        )(f)
+        return f
+
+    return decorate
+
+
+def client_options(default_port: int, default_timeout: float = 2.0) -> Callable[[F], F]:
+    """--host, --port, -4/-6, --timeout, --json, --no-color for a client."""
+
+    def decorate(f: F) -> F:
+        f = output_options(f)
+        f = click.option(
+            "-t",
+            "--timeout",
+            type=TIMEOUT,
+            default=default_timeout,
+            show_default=True,
+            help="Seconds to wait for the server before giving up (exit 1).",
+        )(f)
+        f = family_options(f)
+        f = click.option(
+            "-p",
+            "--port",
+            type=PortType(allow_zero=False),
+            default=default_port,
+            show_default=True,
+            help="Server port.",
+        )(f)
+        f = click.option(
+            "-H",
+            "--host",
+            type=HostType(),
+            default="127.0.0.1",
+            show_default=True,
+            help="Server address or name (HOST, HOST:PORT, [V6]:PORT).",
+        )(f)
+        return f
+
+    return decorate
+
+
+def endpoint(
+    host: tuple[str, int | None], port: int, *, allow_zero: bool = True
+) -> tuple[str, int]:
+    """Combine --host (which may carry a port) and --port into one (host, port)."""
+    ctx = click.get_current_context()
+    name, host_port = host
+    if host_port is None:
+        return name, port
+    source = ctx.get_parameter_source("port")
+    if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP") and host_port != port:
+        raise click.UsageError(
+            f"--host {net.format_host(name)}:{host_port} and --port {port} disagree; give one"
+        )
+    if host_port == 0 and not allow_zero:
+        raise click.BadParameter("port 0 cannot be connected to", param_hint="'--host'")
+    return name, host_port
+
+
+def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer:
+    from netkit.render import make_renderer
+
+    return make_renderer(json_output=json_output, no_color=no_color, quiet=quiet)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Turn an expected failure into click's one-line ``Error: ...`` and exit 1."""
+    try:
+        yield
+    except net.NetError as exc:
+        raise click.ClickException(str(exc)) from None
+    except net.UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise click.ClickException(net.describe_error(exc)) from None
+
+
+def handle_failures(f: F) -> F:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with failures():
+            return f(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
+    """Run a :class:`netkit.services.base.Service` until --count or a signal.
+
+    SIGINT and SIGTERM handlers are installed before the service starts (so
+    before its ``listening`` event); they only request a stop, and the
+    service then closes what it has within *grace*, a summary is printed and
+    the command exits 0.
+    """
+    import signal
+
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        service.request_stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with failures():
+            service.start()
+        try:
+            service.wait()
+        finally:
+            service.stop(grace)
+        reason = f"stopped by {stopped_by[0]}" if stopped_by else "stopped after --count"
+        out(service.summary(reason))
+        out.close()
+        if service.failure:
+            raise click.ClickException(service.failure)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,130 @@
+"""netkit completion: print or install the shell completion script.
+
+The scripts are click's own: they call ``netkit`` back with
+``_NETKIT_COMPLETE=<shell>_complete``, which walks the lazy command group
+without importing rich or any service.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+SHELLS = ("bash", "zsh", "fish")
+PROG = "netkit"
+ENV_VAR = "_NETKIT_COMPLETE"
+
+
+def script(shell: str) -> str:
+    """The completion script for *shell*, exactly as click generates it."""
+    from click.shell_completion import get_completion_class
+
+    from netkit.cli import cli
+
+    cls = get_completion_class(shell)
+    if cls is None:  # pragma: no cover - SHELLS are all built in
+        raise click.UsageError(f"no completion for {shell}")
+    source = cls(cli, {}, PROG, ENV_VAR).source()
+    return source if source.endswith("\n") else source + "\n"
+
+
+def install_path(shell: str) -> Path:
+    """Where *shell* looks for completion files without any rc-file change."""
+    home = Path.home()
+    data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    if shell == "bash":  # bash-completion loads these on demand
+        return data / "bash-completion" / "completions" / PROG
+    if shell == "fish":
+        return config / "fish" / "completions" / f"{PROG}.fish"
+    zdot = Path(os.environ.get("ZDOTDIR") or home)
+    return zdot / ".zfunc" / f"_{PROG}"
+
+
+def _detect_shell() -> str | None:
+    name = Path(os.environ.get("SHELL", "")).name
+    return name if name in SHELLS else None
+
+
+class _CompletionGroup(click.Group):
+    """``completion SHELL`` prints; ``completion install [SHELL]`` installs."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in SHELLS:
+            return args[0], _printer(args[0]), args[1:]
+        return super().resolve_command(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*SHELLS, "install"]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SHELLS:
+            return _printer(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _printer(shell: str) -> click.Command:
+    @click.command(shell, help=f"Print the {shell} completion script.")
+    def show() -> None:
+        click.echo(script(shell), nl=False)
+
+    return show
+
+
+@click.group("completion", cls=_CompletionGroup)
+def completion() -> None:
+    """Print or install shell completion for bash, zsh or fish.
+
+    \b
+    Print the script and load it into the current shell:
+      eval "$(netkit completion bash)"
+      netkit completion fish | source
+    Or install it where the shell looks for completions:
+      netkit completion install          (the shell in $SHELL)
+      netkit completion install zsh
+    """
+
+
+@completion.command("install")
+@click.argument("shell", type=click.Choice(SHELLS), required=False)
+@click.option(
+    "--path",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the script here instead of the shell's usual place.",
+)
+def install(shell: str | None, target: Path | None) -> None:
+    """Install the completion script for SHELL (default: the one in $SHELL)."""
+    shell = shell or _detect_shell()
+    if shell is None:
+        raise click.UsageError(
+            "cannot tell which shell you use from $SHELL; name it: "
+            "netkit completion install bash|zsh|fish"
+        )
+    path = target or install_path(shell)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            raise click.ClickException(f"{path} is a symbolic link; not writing through it")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(script(shell))
+        tmp.replace(path)
+    except OSError as exc:
+        from netkit.net import describe_error
+
+        raise click.ClickException(describe_error(exc, f"cannot write {path}")) from None
+    click.echo(f"installed {shell} completion in {path}", err=True)
+    if shell == "zsh":
+        click.echo(
+            f"zsh loads it if {path.parent} is in fpath before compinit runs; in ~/.zshrc:\n"
+            f"  fpath=({path.parent} $fpath); autoload -Uz compinit; compinit",
+            err=True,
+        )
+    elif shell == "bash":
+        click.echo("bash loads it in new shells (needs the bash-completion package).", err=True)
+    else:
+        click.echo("fish loads it in new shells.", err=True)

@@ -1,0 +1,105 @@
+"""Events that flow from services to renderers.
+
+Services never print: they call the sink they were given with one of these
+frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
+``event`` name first, then the fields; a ``bytes`` field becomes ``text``
+(plus ``data_b64`` when the bytes are not valid UTF-8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from netkit.protocols.text import payload_fields
+
+
+@dataclass(frozen=True)
+class Event:
+    event: ClassVar[str] = "event"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.event}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bytes):
+                out.update(payload_fields(value))
+            else:
+                out[f.name] = value
+        return out
+
+
+Sink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Listening(Event):
+    """A server is bound and ready: the first event every server emits."""
+
+    event: ClassVar[str] = "listening"
+    host: str
+    port: int
+    transport: str  # "tcp" or "udp"
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A status or diagnostic line for humans (stderr); ``level`` is info/warning/error."""
+
+    event: ClassVar[str] = "notice"
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Summary(Event):
+    """What a server did, emitted once when it stops."""
+
+    event: ClassVar[str] = "summary"
+    counts: dict[str, int] = field(default_factory=dict)
+    reason: str = "stopped"
+
+
+@dataclass(frozen=True)
+class AddressPacked(Event):
+    """pack-ip: an IP address in text, packed, and integer forms."""
+
+    event: ClassVar[str] = "address"
+    input: str
+    address: str
+    family: int
+    packed: str
+    integer: int
+    host_order_integer: int | None
+    host_byteorder: str
+    read_as: str  # how the input was read, e.g. "dotted quad", "inet_aton: a.b (8.24 bits)"
+
+
+@dataclass(frozen=True)
+class PortPacked(Event):
+    """pack-ip --short: a 16-bit port in host and network byte order."""
+
+    event: ClassVar[str] = "port"
+    port: int
+    packed: str
+    host_order_integer: int
+    host_byteorder: str
+
+
+@dataclass(frozen=True)
+class Resolved(Event):
+    """resolve: what a name or address lookup found."""
+
+    event: ClassVar[str] = "resolved"
+    query: str
+    kind: str  # "forward" or "reverse"
+    canonical: str
+    aliases: list[str]
+    addresses: list[str]
+    ipv4: list[str]
+    ipv6: list[str]
+    fqdn: str
+    source: str  # "system resolver" or "dns 127.0.0.1:53"
+    records: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,256 @@
+"""Addresses, ports, bind/connect helpers and error translation.
+
+This is the one place that turns ``OSError``, ``socket.gaierror`` and
+timeouts into a single clear line (:func:`describe_error`), so every command
+reports network failures the same way.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+UDP_MAX_PAYLOAD = 65_535  # receive-buffer size that never truncates a datagram
+
+
+class NetError(Exception):
+    """An expected runtime failure: reported as one line, exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(ValueError):
+    """Bad input from the user: reported as a usage error, exit code 2."""
+
+
+# --------------------------------------------------------------------------
+# parsing
+
+
+def parse_port(text: str | int, *, allow_zero: bool = True) -> int:
+    """Parse a port number 0..65535 (1..65535 when *allow_zero* is false)."""
+    if isinstance(text, int):
+        value = text
+    else:
+        s = text.strip()
+        if not s.isascii() or not s.isdigit():
+            raise UsageError(f"{text!r} is not a port number (0-65535)")
+        value = int(s)
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        raise UsageError(f"port {value} is out of range ({low}-65535)")
+    return value
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """Split ``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address.
+
+    Returns the host (brackets removed) and the port or ``None``.
+    """
+    s = text.strip()
+    if not s:
+        raise UsageError("empty host")
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise UsageError(f"{text!r}: missing ']' after IPv6 address")
+        host, rest = s[1:end], s[end + 1 :]
+        if not host:
+            raise UsageError(f"{text!r}: empty address in brackets")
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise UsageError(f"{text!r}: expected ':PORT' after ']'")
+        return host, parse_port(rest[1:])
+    if s.count(":") == 1:
+        host, port = s.split(":")
+        if not host:
+            raise UsageError(f"{text!r}: empty host before ':'")
+        return host, parse_port(port)
+    # no colon: a name or IPv4; two or more: a bare IPv6 address
+    if any(c.isspace() for c in s):
+        raise UsageError(f"{text!r}: a host name cannot contain spaces")
+    return s, None
+
+
+def family_of(version: int | None) -> socket.AddressFamily:
+    if version == 4:
+        return socket.AF_INET
+    if version == 6:
+        return socket.AF_INET6
+    return socket.AF_UNSPEC
+
+
+def format_host(host: str) -> str:
+    """``host`` as it goes before ``:port``: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def format_peer(addr: tuple[object, ...] | str) -> str:
+    """``host:port`` for an IPv4 sockaddr, ``[host]:port`` for IPv6."""
+    if isinstance(addr, str):  # AF_UNIX
+        return addr
+    host, port = str(addr[0]), int(str(addr[1]))
+    return f"{format_host(host)}:{port}"
+
+
+def is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# error translation
+
+_ERRNO_HINTS = {
+    errno.EADDRINUSE: "address already in use (is another server running? try another --port, "
+    "or --port 0 for any free port)",
+    errno.EACCES: "permission denied (ports below 1024 need root; try a port of 1024 or more)",
+    errno.EADDRNOTAVAIL: "address not available on this machine (check --host)",
+    errno.ECONNREFUSED: "connection refused (is the server running on that port?)",
+    errno.ECONNRESET: "connection reset by peer",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "timed out",
+    errno.EMFILE: "too many open files (raise the limit with 'ulimit -n')",
+    errno.ENFILE: "too many open files in the system",
+    errno.ENOSPC: "no space left on device",
+    errno.EPIPE: "broken pipe (the peer closed the connection)",
+    errno.EAFNOSUPPORT: "address family not supported (IPv6 disabled? try -4)",
+    errno.EMSGSIZE: "message too long for one datagram",
+}
+
+
+def describe_error(exc: BaseException, action: str = "") -> str:
+    """One clear line for an expected failure: what failed and why.
+
+    *action* says what was being done (``"connect to 127.0.0.1:8888"``).
+    """
+    prefix = f"{action}: " if action else ""
+    if isinstance(exc, NetError):
+        return f"{prefix}{exc}"
+    if isinstance(exc, socket.gaierror):
+        reason = exc.strerror or str(exc)
+        return f"{prefix}cannot resolve: {reason}"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"{prefix}timed out"
+    if isinstance(exc, OSError):
+        hint = _ERRNO_HINTS.get(exc.errno or 0)
+        if hint is None:
+            hint = exc.strerror or str(exc) or type(exc).__name__
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"{prefix}{hint}{where}"
+    return f"{prefix}{exc}"
+
+
+# --------------------------------------------------------------------------
+# getaddrinfo-based helpers
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    family: socket.AddressFamily
+    socktype: socket.SocketKind
+    sockaddr: tuple[object, ...]
+
+    @property
+    def text(self) -> str:
+        return format_peer(self.sockaddr)
+
+
+def lookup(
+    host: str,
+    port: int,
+    *,
+    socktype: socket.SocketKind,
+    version: int | None = None,
+    passive: bool = False,
+) -> list[Endpoint]:
+    """getaddrinfo for *host*/*port*; a failure becomes :class:`NetError`."""
+    flags = socket.AI_PASSIVE if passive else 0
+    where = f"{format_host(host)}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, family_of(version), socktype, 0, flags)
+    except socket.gaierror as exc:
+        fam = {4: " as IPv4", 6: " as IPv6"}.get(version or 0, "")
+        raise NetError(f"cannot resolve {host!r}{fam}: {exc.strerror}") from exc
+    except UnicodeError as exc:
+        raise NetError(f"cannot resolve {host!r}: not a valid host name") from exc
+    out = [Endpoint(fam, st, tuple(sa)) for fam, st, _proto, _canon, sa in infos]
+    if not out:  # pragma: no cover - getaddrinfo raises instead
+        raise NetError(f"cannot resolve {where}: no addresses")
+    return out
+
+
+def bind_socket(
+    host: str,
+    port: int,
+    *,
+    socktype: socket.SocketKind,
+    version: int | None = None,
+    backlog: int = 128,
+    reuse_port: bool = False,
+) -> socket.socket:
+    """Bind (and for TCP listen on) the first address *host* resolves to.
+
+    Raises :class:`NetError` naming the address and the reason.
+    """
+    last: OSError | None = None
+    where = f"{format_host(host)}:{port}"
+    for ep in lookup(host, port, socktype=socktype, version=version, passive=True):
+        sock = socket.socket(ep.family, ep.socktype)
+        try:
+            if socktype == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if ep.family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+                # '::' serves IPv6 only unless asked; -4 / 0.0.0.0 serves IPv4
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(ep.sockaddr)
+            if socktype == socket.SOCK_STREAM:
+                sock.listen(backlog)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            where = ep.text
+            continue
+        return sock
+    assert last is not None
+    raise NetError(describe_error(last, f"cannot listen on {where}")) from last
+
+
+def connect_socket(
+    host: str,
+    port: int,
+    *,
+    socktype: socket.SocketKind,
+    version: int | None = None,
+    timeout: float | None = None,
+) -> socket.socket:
+    """Connect to the first address of *host* that answers; :class:`NetError` if none."""
+    last: OSError | None = None
+    where = f"{format_host(host)}:{port}"
+    for ep in lookup(host, port, socktype=socktype, version=version):
+        sock = socket.socket(ep.family, ep.socktype)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(ep.sockaddr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            where = ep.text
+            continue
+        return sock
+    assert last is not None
+    raise NetError(describe_error(last, f"cannot connect to {where}")) from last
+
+
+def bound_address(sock: socket.socket) -> tuple[str, int]:
+    name = sock.getsockname()
+    return str(name[0]), int(name[1])

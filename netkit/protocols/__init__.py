@@ -1,0 +1,1 @@
+"""Sans-IO protocol code: pure functions and small state machines, no sockets."""

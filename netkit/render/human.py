@@ -1,0 +1,218 @@
+"""Rich output for humans: results on stdout, status and logs on stderr.
+
+Untrusted text (payloads, names from a lookup) always goes through
+:func:`netkit.protocols.text.escape` and into ``rich.text.Text`` objects,
+never through markup parsing, so neither terminal escapes nor rich markup
+from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
+(read by rich) and ``--no-color`` turn it off.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.text import Text
+
+from netkit.events import AddressPacked, Event, Listening, Notice, PortPacked, Resolved, Summary
+from netkit.protocols.text import escape
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[["HumanRenderer", Any], None]
+_HANDLERS: dict[type[Event], Handler] = {}
+
+
+def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Handler]:
+    def register(fn: Callable[[HumanRenderer, E], None]) -> Handler:
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def _console(*, stderr: bool, no_color: bool) -> Console:
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        no_color=no_color or None,
+        soft_wrap=True,
+    )
+
+
+class HumanRenderer:
+    def __init__(self, *, no_color: bool = False, quiet: bool = False) -> None:
+        self.out = _console(stderr=False, no_color=no_color)
+        self.err = _console(stderr=True, no_color=no_color)
+        self.quiet = quiet
+
+    def __call__(self, event: Event) -> None:
+        handler = _HANDLERS.get(type(event), _generic)
+        handler(self, event)
+
+    def close(self) -> None:
+        for console in (self.out, self.err):
+            console.file.flush()
+
+    # helpers for handlers -------------------------------------------------
+    def log(self, *parts: str | Text, style: str = "") -> None:
+        """One timestamped log line on stderr."""
+        line = Text(datetime.now().strftime("%H:%M:%S "), style="dim")
+        for part in parts:
+            line.append(part if isinstance(part, Text) else Text(part, style=style))
+        self.err.print(line)
+
+    def status(self, message: str | Text, style: str = "") -> None:
+        self.err.print(message if isinstance(message, Text) else Text(message, style=style))
+
+
+def _generic(r: HumanRenderer, event: Event) -> None:
+    fields = event.as_dict()
+    name = fields.pop("event")
+    text = Text(f"{name}", style="bold")
+    for key, value in fields.items():
+        text.append(f" {key}=")
+        text.append(escape(str(value)))
+    r.err.print(text)
+
+
+@handles(Notice)
+def _notice(r: HumanRenderer, ev: Notice) -> None:
+    style = {"error": "bold red", "warning": "yellow"}.get(ev.level, "")
+    r.status(Text(f"netkit: {ev.level}: {escape(ev.message)}", style=style))
+
+
+@handles(Listening)
+def _listening(r: HumanRenderer, ev: Listening) -> None:
+    host = f"[{ev.host}]" if ":" in ev.host else ev.host
+    r.status(
+        Text.assemble(
+            ("listening on ", ""),
+            (f"{ev.transport} {host}:{ev.port}", "bold green"),
+            (" (Ctrl-C to stop)", "dim"),
+        )
+    )
+
+
+@handles(Summary)
+def _summary(r: HumanRenderer, ev: Summary) -> None:
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.counts.items())
+    r.status(Text(f"{ev.reason}: {counts}" if counts else ev.reason, style="bold"))
+
+
+class _Rows:
+    """Label / value / note lines, aligned, never wrapped (readable when piped too)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def add_row(self, label: str, value: str, note: str = "") -> None:
+        self.rows.append((label, value, note))
+
+    def print(self, console: Console) -> None:
+        lw = max((len(r[0]) for r in self.rows), default=0)
+        vw = max((len(r[1]) for r in self.rows), default=0)
+        for label, value, note in self.rows:
+            line = Text(label.ljust(lw + 2), style="bold cyan")
+            line.append(value.ljust(vw + 2) if note else value)
+            if note:
+                line.append(note, style="dim")
+            console.print(line)
+
+
+def _grid() -> _Rows:
+    return _Rows()
+
+
+def _spaced_hex(hexstr: str) -> str:
+    return " ".join(hexstr[i : i + 2] for i in range(0, len(hexstr), 2))
+
+
+@handles(AddressPacked)
+def _address(r: HumanRenderer, ev: AddressPacked) -> None:
+    fam = f"IPv{ev.family}"
+    r.out.print(
+        Text.assemble(
+            (escape(ev.address), "bold"),
+            (f"  {fam}, read as {escape(ev.read_as)}", "dim"),
+        )
+    )
+    grid = _grid()
+    nbytes = len(ev.packed) // 2
+    grid.add_row(
+        "packed",
+        _spaced_hex(ev.packed),
+        f"inet_{'aton' if ev.family == 4 else 'pton'}(): {nbytes} bytes, network byte order",
+    )
+    width = 8 * nbytes
+    unpack = "struct.unpack('!I', packed)[0]" if ev.family == 4 else "int.from_bytes(packed, 'big')"
+    grid.add_row("integer", f"{ev.integer}", f"{width}-bit, network order: {unpack}")
+    grid.add_row("hex", f"0x{ev.integer:0{nbytes * 2}x}", "")
+    if ev.host_order_integer is not None:
+        grid.add_row(
+            "host order",
+            f"{ev.host_order_integer} (0x{ev.host_order_integer:08x})",
+            f"struct.unpack('=I', packed)[0] on this {ev.host_byteorder}-endian machine",
+        )
+    grid.print(r.out)
+    if ev.family == 4:
+        if ev.host_byteorder == "little":
+            note = (
+                "Network byte order is big-endian: the most significant byte goes first on "
+                "the wire. This machine is little-endian, so htonl()/ntohl() reverse the four "
+                "bytes, and reading the packed bytes in host order gives the second number."
+            )
+        else:
+            note = (
+                "Network byte order is big-endian, like this machine: htonl()/ntohl() change "
+                "nothing here."
+            )
+        r.out.print(Text(note, style="dim"))
+
+
+@handles(PortPacked)
+def _port(r: HumanRenderer, ev: PortPacked) -> None:
+    grid = _grid()
+    grid.add_row("port", f"{ev.port}", "host integer")
+    grid.add_row("packed", _spaced_hex(ev.packed), "htons(): 2 bytes, network byte order")
+    grid.add_row(
+        "host order",
+        f"{ev.host_order_integer} (0x{ev.host_order_integer:04x})",
+        f"struct.unpack('=H', packed)[0] on this {ev.host_byteorder}-endian machine",
+    )
+    grid.print(r.out)
+    if ev.host_byteorder == "little":
+        r.out.print(
+            Text(
+                "htons() swaps the two bytes on this little-endian machine; ntohs() swaps "
+                "them back. Forgetting one of them turns the port into the last number.",
+                style="dim",
+            )
+        )
+
+
+@handles(Resolved)
+def _resolved(r: HumanRenderer, ev: Resolved) -> None:
+    grid = _grid()
+    grid.add_row("query", escape(ev.query), f"{ev.kind} lookup via {ev.source}")
+    grid.add_row("canonical", escape(ev.canonical) or "-", "")
+    grid.add_row("aliases", ", ".join(escape(a) for a in ev.aliases) or "-", "")
+    if ev.kind == "forward" or ev.ipv4 or ev.ipv6:
+        grid.add_row("IPv4", ", ".join(escape(a) for a in ev.ipv4) or "-", "")
+        grid.add_row("IPv6", ", ".join(escape(a) for a in ev.ipv6) or "-", "")
+    for rec in ev.records:
+        if rec.get("type") in ("A", "AAAA", "CNAME"):
+            continue
+        grid.add_row(str(rec.get("type")), escape(str(rec.get("value"))), f"ttl {rec.get('ttl')}")
+    if ev.fqdn:
+        grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
+    grid.print(r.out)
+
+
+def write_error(message: str) -> None:
+    """Fallback for messages printed before a renderer exists."""
+    sys.stderr.write(f"netkit: error: {escape(message)}\n")
