@@ -103,3 +103,21 @@ class Resolved(Event):
     fqdn: str
     source: str  # "system resolver" or "dns 127.0.0.1:53"
     records: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CompletionScript(Event):
+    """completion SHELL --json: the script as a string."""
+
+    event: ClassVar[str] = "completion"
+    shell: str
+    script: str
+
+
+@dataclass(frozen=True)
+class CompletionInstalled(Event):
+    """completion install --json: where the script was written."""
+
+    event: ClassVar[str] = "installed"
+    shell: str
+    path: str

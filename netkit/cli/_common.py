@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from netkit import net
-
 if TYPE_CHECKING:
     from netkit.render import Renderer
 
@@ -24,6 +22,8 @@ class PortType(click.ParamType[int, Any]):
         self.allow_zero = allow_zero
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from netkit import net
+
         if isinstance(value, int):
             value = str(value)
         try:
@@ -40,6 +40,8 @@ class HostType(click.ParamType[tuple[str, int | None], Any]):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, int | None]:
+        from netkit import net
+
         if isinstance(value, tuple):
             return value
         try:
@@ -147,6 +149,8 @@ def endpoint(
     host: tuple[str, int | None], port: int, *, allow_zero: bool = True
 ) -> tuple[str, int]:
     """Combine --host (which may carry a port) and --port into one (host, port)."""
+    from netkit import net
+
     ctx = click.get_current_context()
     name, host_port = host
     if host_port is None:
@@ -170,6 +174,8 @@ def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer
 @contextmanager
 def failures() -> Iterator[None]:
     """Turn an expected failure into click's one-line ``Error: ...`` and exit 1."""
+    from netkit import net
+
     try:
         yield
     except net.NetError as exc:

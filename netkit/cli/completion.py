@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from netkit.cli._common import output_options
+
 SHELLS = ("bash", "zsh", "fish")
 PROG = "netkit"
 ENV_VAR = "_NETKIT_COMPLETE"
@@ -69,8 +71,15 @@ class _CompletionGroup(click.Group):
 
 def _printer(shell: str) -> click.Command:
     @click.command(shell, help=f"Print the {shell} completion script.")
-    def show() -> None:
-        click.echo(script(shell), nl=False)
+    @output_options
+    def show(json_output: bool, no_color: bool) -> None:
+        if json_output:
+            from netkit.events import CompletionScript
+            from netkit.render.jsonl import JsonRenderer
+
+            JsonRenderer()(CompletionScript(shell=shell, script=script(shell)))
+        else:
+            click.echo(script(shell), nl=False)
 
     return show
 
@@ -97,7 +106,8 @@ def completion() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the script here instead of the shell's usual place.",
 )
-def install(shell: str | None, target: Path | None) -> None:
+@output_options
+def install(shell: str | None, target: Path | None, json_output: bool, no_color: bool) -> None:
     """Install the completion script for SHELL (default: the one in $SHELL)."""
     shell = shell or _detect_shell()
     if shell is None:
@@ -117,6 +127,11 @@ def install(shell: str | None, target: Path | None) -> None:
         from netkit.net import describe_error
 
         raise click.ClickException(describe_error(exc, f"cannot write {path}")) from None
+    if json_output:
+        from netkit.events import CompletionInstalled
+        from netkit.render.jsonl import JsonRenderer
+
+        JsonRenderer()(CompletionInstalled(shell=shell, path=str(path)))
     click.echo(f"installed {shell} completion in {path}", err=True)
     if shell == "zsh":
         click.echo(

@@ -88,33 +88,39 @@ def inet_aton(text: str) -> tuple[int, str] | None:
     if notes:
         how += "; " + ", ".join(notes)
     if pos < len(text):
-        how += f"; ignored trailing text {text[pos:]!r}"
+        how += f"; ignored trailing text '{text[pos:]}'"
     return result, how
 
 
 def _strict_ipv4(text: str) -> IPAddress:
     parts = text.split(".")
+    problems: list[str] = []
+    lenient = False  # would --inet-aton accept it?
     if len(parts) != 4:
-        raise ValueError(
-            f"{text!r} has {len(parts)} part{'s' if len(parts) != 1 else ''}; "
-            "a dotted quad has 4 (--inet-aton accepts the short forms)"
+        problems.append(
+            f"has {len(parts)} part{'s' if len(parts) != 1 else ''}; a dotted quad has 4"
         )
+        lenient = 1 <= len(parts) <= 4
     for part in parts:
         if part == "":
-            raise ValueError(f"{text!r} has an empty part")
-        if part[:2].lower() == "0x":
-            raise ValueError(f"{text!r}: hex part {part!r} (--inet-aton accepts it)")
-        if not (part.isascii() and part.isdigit()):
-            bad = next((c for c in part if not (c.isascii() and c.isdigit())), part[0])
-            raise ValueError(f"{text!r}: unexpected character {bad!r} in part {part!r}")
-        if len(part) > 1 and part[0] == "0":
-            raise ValueError(
-                f"{text!r}: {part!r} has a leading zero, which inet_aton reads as octal "
-                f"({int(part, 8) if set(part) <= _OCT else 'invalid'}); "
-                "write it without the zero, or use --inet-aton"
-            )
-        if int(part) > 255:
-            raise ValueError(f"{text!r}: part {part} is out of range 0-255")
+            problems.append("has an empty part")
+            lenient = False
+        elif part[:2].lower() == "0x":
+            problems.append(f"hex part {part!r}")
+            lenient = lenient or len(parts) == 4
+        elif not (part.isascii() and part.isdigit()):
+            bad = next(c for c in part if not (c.isascii() and c.isdigit()))
+            problems.append(f"unexpected character {bad!r} in part {part!r}")
+            lenient = False
+        elif len(part) > 1 and part[0] == "0":
+            octal = f"octal {int(part, 8)}" if set(part) <= _OCT else "invalid octal"
+            problems.append(f"part {part!r} has a leading zero, which inet_aton reads as {octal}")
+            lenient = lenient or len(parts) == 4
+        elif len(parts) == 4 and int(part) > 255:
+            problems.append(f"part {part} is out of range 0-255")
+    if problems:
+        hint = " (--inet-aton accepts it)" if lenient and inet_aton(text) is not None else ""
+        raise ValueError(f"{text!r}: " + "; ".join(problems) + hint)
     return ipaddress.IPv4Address(text)
 
 

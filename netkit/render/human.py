@@ -9,7 +9,7 @@ from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
 
 from __future__ import annotations
 
-import sys
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,13 +34,15 @@ def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Han
 
 
 def _console(*, stderr: bool, no_color: bool) -> Console:
+    # --no-color / NO_COLOR: no escape sequences at all, bold and dim included
+    plain = no_color or bool(os.environ.get("NO_COLOR"))
     return Console(
         stderr=stderr,
         highlight=False,
         markup=False,
         emoji=False,
-        no_color=no_color or None,
         soft_wrap=True,
+        color_system=None if plain else "auto",
     )
 
 
@@ -211,8 +213,3 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
     if ev.fqdn:
         grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
     grid.print(r.out)
-
-
-def write_error(message: str) -> None:
-    """Fallback for messages printed before a renderer exists."""
-    sys.stderr.write(f"netkit: error: {escape(message)}\n")

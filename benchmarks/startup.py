@@ -1,0 +1,59 @@
+"""Start-up cost of netkit, as ratios measured side by side in one run.
+
+    python benchmarks/startup.py [--runs 30]
+
+Runs each command alternately (so drift hits all alike) and compares medians:
+``netkit --help`` and the completion path against ``python -c "import
+click"`` (goal <= 1.3x), ``netkit pack-ip 10.0.0.1`` against the same
+(goal <= 2.0x).  Prints ratios; never a pass/fail on absolute time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NETKIT = str(Path(sys.executable).with_name("netkit"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    env = dict(os.environ)
+    complete_env = dict(
+        env, _NETKIT_COMPLETE="bash_complete", COMP_WORDS="netkit re", COMP_CWORD="1"
+    )
+    cases: list[tuple[str, list[str], dict[str, str], float | None]] = [
+        ("python -c 'import click' (reference)", [sys.executable, "-c", "import click"], env, None),
+        ("netkit --help", [NETKIT, "--help"], env, 1.3),
+        ("completion path (netkit re<TAB>)", [NETKIT], complete_env, 1.3),
+        ("netkit pack-ip 10.0.0.1", [NETKIT, "pack-ip", "10.0.0.1"], env, 2.0),
+        ("netkit pack-ip 10.0.0.1 --json", [NETKIT, "pack-ip", "10.0.0.1", "--json"], env, 2.0),
+    ]
+    times: dict[str, list[float]] = {name: [] for name, *_ in cases}
+    for _ in range(args.runs):
+        for name, cmd, e, _goal in cases:
+            t0 = time.perf_counter()
+            subprocess.run(
+                cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+            )
+            times[name].append(time.perf_counter() - t0)
+    ref = statistics.median(times[cases[0][0]])
+    print(f"{'command':42} {'median ms':>10} {'ratio':>7} {'goal':>6}")
+    for name, _cmd, _e, goal in cases:
+        med = statistics.median(times[name])
+        ratio = med / ref
+        mark = "" if goal is None else ("ok" if ratio <= goal else "MISSED")
+        goal_s = "" if goal is None else f"<={goal}"
+        print(f"{name:42} {med * 1000:10.1f} {ratio:7.2f} {goal_s:>6} {mark}")
+    print(f"({args.runs} runs each, interleaved; medians; this machine, this moment)")
+
+
+if __name__ == "__main__":
+    main()
