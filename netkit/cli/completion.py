@@ -50,25 +50,6 @@ def _detect_shell() -> str | None:
     return name if name in SHELLS else None
 
 
-class _CompletionGroup(click.Group):
-    """``completion SHELL`` prints; ``completion install [SHELL]`` installs."""
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] in SHELLS:
-            return args[0], _printer(args[0]), args[1:]
-        return super().resolve_command(ctx, args)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*SHELLS, "install"]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in SHELLS:
-            return _printer(cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-
 def _printer(shell: str) -> click.Command:
     @click.command(shell, help=f"Print the {shell} completion script.")
     @output_options
@@ -84,7 +65,7 @@ def _printer(shell: str) -> click.Command:
     return show
 
 
-@click.group("completion", cls=_CompletionGroup)
+@click.group("completion")
 def completion() -> None:
     """Print or install shell completion for bash, zsh or fish.
 
@@ -96,6 +77,10 @@ def completion() -> None:
       netkit completion install          (the shell in $SHELL)
       netkit completion install zsh
     """
+
+
+for _shell in SHELLS:
+    completion.add_command(_printer(_shell))
 
 
 @completion.command("install")
