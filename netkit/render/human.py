@@ -61,7 +61,8 @@ class HumanRenderer:
     # helpers for handlers -------------------------------------------------
     def log(self, *parts: str | Text, style: str = "") -> None:
         """One timestamped log line on stderr."""
-        line = Text(datetime.now().strftime("%H:%M:%S "), style="dim")
+        line = Text()
+        line.append(datetime.now().strftime("%H:%M:%S "), style="dim")  # only the time is dim
         for part in parts:
             line.append(part if isinstance(part, Text) else Text(part, style=style))
         self.err.print(line)

@@ -40,6 +40,7 @@ DEFAULT_PORT = 7739
 DEFAULT_CHUNK_SIZE = 1024
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
+_DRAIN_SECONDS = 2.0  # on SIGTERM/SIGINT, read what is queued for at most this long
 
 
 def _now() -> str:
@@ -176,8 +177,8 @@ class CreosoteListener(Service):
                         self._incomplete(inc)
                     self._flush_log()
                 if not self._count_reached():
-                    # stopped by a signal: take what the kernel already holds
-                    self._read(sock, buf, 100 * _BATCH)
+                    # stopped by a signal: take what the kernel already holds (bounded)
+                    self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
                 for inc in self.reassembler.flush("stopped"):
                     self._incomplete(inc)
             except Exception as exc:  # never die silently: the command exits 1 with it
@@ -188,9 +189,13 @@ class CreosoteListener(Service):
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
 
-    def _read(self, sock: socket.socket, buf: bytearray, limit: int) -> None:
-        for _ in range(limit):
+    def _read(
+        self, sock: socket.socket, buf: bytearray, limit: int, until: float | None = None
+    ) -> None:
+        for i in range(limit):
             if self._count_reached() or self.failure is not None:
+                return
+            if until is not None and i % 256 == 255 and time.monotonic() > until:
                 return
             try:
                 n, addr = sock.recvfrom_into(buf)
