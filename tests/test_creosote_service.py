@@ -38,6 +38,15 @@ def test_plain_and_chunked_messages() -> None:
     assert listener.counts["messages"] == 2 and listener.counts["chunked"] == 1
 
 
+def test_largest_datagram_is_not_truncated() -> None:
+    sink = Collector()
+    big = (bytes(range(256)) * 256)[:65_507]
+    with CreosoteListener(sink, port=0) as listener:
+        send(listener.address[1], big)
+        [m] = sink.wait_for(Message)
+    assert m.bytes == 65_507 and m.data == big
+
+
 def test_incomplete_message_is_reported() -> None:
     sink = Collector()
     dgrams = creosote.split(b"x" * 300, 132, "0badcafe")
