@@ -163,3 +163,45 @@ def test_read_lines() -> None:
     import io
 
     assert list(read_lines(io.BytesIO(b"a\nb\r\n\nlast"))) == [b"a", b"b", b"", b"last"]
+
+
+# -- the --quiet fast path (recvmmsg/sendmmsg batches) -------------------------
+
+
+def test_fast_path_is_available_on_linux() -> None:
+    import sys
+
+    from netkit.services import _mmsg
+
+    assert _mmsg.available() == sys.platform.startswith("linux")
+
+
+@pytest.mark.parametrize("upper", [True, False])
+def test_quiet_batches_answer_every_client(upper: bool) -> None:
+    """Many datagrams queued at once (one recvmmsg batch and more), each to its own source."""
+    with UdpEchoServer(Collector(), port=0, quiet=True, upper=upper) as server:
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(20)]
+        try:
+            for i, c in enumerate(clients):
+                c.settimeout(5)
+                c.connect(server.address)
+                for j in range(10):
+                    c.send(b"client %d msg %d \xff" % (i, j))
+            for i, c in enumerate(clients):
+                got = sorted(c.recv(100) for _ in range(10))
+                want = sorted(b"client %d msg %d \xff" % (i, j) for j in range(10))
+                assert got == [w.upper() if upper else w for w in want]
+        finally:
+            for c in clients:
+                c.close()
+    assert server.counts["received"] == server.counts["replied"] == 200
+
+
+def test_quiet_path_guards_its_own_address() -> None:
+    with UdpEchoServer(Collector(), port=0, quiet=True) as server:
+        assert server._sock is not None
+        server._sock.sendto(b"loop?", server.address)
+        # answered in order: once this reply is back, the datagram above was handled
+        assert exchange(server.address[1], b"after") == b"AFTER"
+    assert server.counts["dropped_self"] == 1
+    assert server.counts["received"] == 2 and server.counts["replied"] == 1

@@ -30,6 +30,7 @@ from netkit.net import (
 )
 from netkit.protocols import echo
 from netkit.protocols.ratelimit import RateLimiter
+from netkit.services import _mmsg
 from netkit.services.base import Service
 
 _CHECK_EVERY = 64  # datagrams between two looks at the stop flag under load
@@ -72,6 +73,28 @@ class UdpEchoServer(Service):
         return address
 
     def _serve(self, sock: socket.socket, own: tuple[str, int]) -> None:
+        if self.quiet and self.limiter is None and self.count is None and _mmsg.available():
+            self._serve_batched(sock, own)
+        else:
+            self._serve_each(sock, own)
+
+    def _serve_batched(self, sock: socket.socket, own: tuple[str, int]) -> None:
+        """The fast path: no per-datagram event, no rate, no count (see :mod:`._mmsg`)."""
+        dropped = dict.fromkeys(echo.DROP_REASONS, 0)
+
+        def drop(reason: str) -> None:
+            dropped[reason] += 1
+
+        try:
+            received, replied, send_errors = _mmsg.serve(
+                sock, own, upper=self.upper, stop=self._stop_requested, drop=drop
+            )
+        except Exception as exc:  # never die silently: the command exits 1 with it
+            self.fail(describe_error(exc, "receive failed"))
+            return
+        self._add_counts(received, replied, dropped, send_errors, 0)
+
+    def _serve_each(self, sock: socket.socket, own: tuple[str, int]) -> None:
         buf = bytearray(UDP_MAX_PAYLOAD)
         view = memoryview(buf)
         recv_into = sock.recvfrom_into
@@ -142,16 +165,7 @@ class UdpEchoServer(Service):
                         break
         finally:
             view.release()
-            with self._counts_lock:
-                self.counts["received"] += received
-                self.counts["replied"] += replied
-                for reason, n_dropped in dropped.items():
-                    if n_dropped:
-                        self.counts[f"dropped_{reason}"] += n_dropped
-                if send_errors:
-                    self.counts["send_errors"] += send_errors
-                if recv_errors:
-                    self.counts["receive_errors"] += recv_errors
+            self._add_counts(received, replied, dropped, send_errors, recv_errors)
             if any(dropped.values()) and not quiet:
                 notes = ", ".join(
                     f"{n_dropped} ({echo.DROP_REASONS[r]})"
@@ -159,6 +173,25 @@ class UdpEchoServer(Service):
                     if n_dropped
                 )
                 self.emit(Notice(level="info", message=f"not answered: {notes}"))
+
+    def _add_counts(
+        self,
+        received: int,
+        replied: int,
+        dropped: dict[str, int],
+        send_errors: int,
+        recv_errors: int,
+    ) -> None:
+        with self._counts_lock:
+            self.counts["received"] += received
+            self.counts["replied"] += replied
+            for reason, n_dropped in dropped.items():
+                if n_dropped:
+                    self.counts[f"dropped_{reason}"] += n_dropped
+            if send_errors:
+                self.counts["send_errors"] += send_errors
+            if recv_errors:
+                self.counts["receive_errors"] += recv_errors
 
     def _stop(self, grace: float) -> None:
         sock, thread = self._sock, self._thread
