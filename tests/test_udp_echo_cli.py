@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 
+import pytest
+
 from tests.helpers import NETKIT, Server, env, read_line, run
 
 
@@ -148,3 +150,29 @@ def test_help_texts() -> None:
     ):
         res = run(*args)
         assert res.returncode == 0 and b"Usage: netkit udp-echo" in res.stdout
+
+
+@pytest.mark.parametrize("command", [["udp-echo", "serve"], ["creosote", "listen"]])
+def test_closed_stdout_stops_the_server_without_traceback(command: list[str]) -> None:
+    """`netkit udp-echo serve --json | head -1`: the server stops, exit 1, no traceback."""
+    proc = subprocess.Popen(
+        [NETKIT, *command, "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        port = json.loads(read_line(proc.stdout, 10))["port"]
+        proc.stdout.close()  # the reader went away
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"x", ("127.0.0.1", port))
+        assert proc.wait(timeout=10) == 1
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert b"Traceback" not in err

@@ -31,7 +31,11 @@ def creosote() -> None:
       netkit creosote listen --logfile debug.log
       netkit creosote spew "reached step 3"
       make 2>&1 | netkit creosote spew -
-    From Python: logging.getLogger().addHandler(netkit.creosote.CreosoteHandler("127.0.0.1", 7739))
+
+    \b
+    From Python, send log records to a listener:
+      from netkit.creosote import CreosoteHandler
+      logging.getLogger().addHandler(CreosoteHandler("127.0.0.1", 7739))
     """
 
 

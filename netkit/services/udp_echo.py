@@ -73,10 +73,13 @@ class UdpEchoServer(Service):
         return address
 
     def _serve(self, sock: socket.socket, own: tuple[str, int]) -> None:
-        if self.quiet and self.limiter is None and self.count is None and _mmsg.available():
-            self._serve_batched(sock, own)
-        else:
-            self._serve_each(sock, own)
+        try:
+            if self.quiet and self.limiter is None and self.count is None and _mmsg.available():
+                self._serve_batched(sock, own)
+            else:
+                self._serve_each(sock, own)
+        except Exception as exc:  # e.g. stdout closed under --json: stop, exit 1, no traceback
+            self.fail(describe_error(exc, "udp-echo stopped"))
 
     def _serve_batched(self, sock: socket.socket, own: tuple[str, int]) -> None:
         """The fast path: no per-datagram event, no rate, no count (see :mod:`._mmsg`)."""
@@ -89,7 +92,7 @@ class UdpEchoServer(Service):
             received, replied, send_errors = _mmsg.serve(
                 sock, own, upper=self.upper, stop=self._stop_requested, drop=drop
             )
-        except Exception as exc:  # never die silently: the command exits 1 with it
+        except OSError as exc:
             self.fail(describe_error(exc, "receive failed"))
             return
         self._add_counts(received, replied, dropped, send_errors, 0)
