@@ -26,6 +26,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.resolve:resolve",
         "Look up a name or address (getaddrinfo, reverse, FQDN, or one DNS server).",
     ),
+    "udp-echo": (
+        "netkit.cli.udp_echo:udp_echo",
+        "UDP echo server (upper-cases, like the lecture) and client with timeout and retries.",
+    ),
+    "creosote": (
+        "netkit.cli.creosote:creosote",
+        "Mr. Creosote: UDP remote-debug message sink (log file, syslog) and sender.",
+    ),
     "completion": (
         "netkit.cli.completion:completion",
         "Print or install shell completion for bash, zsh or fish.",
@@ -33,7 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # Flat spellings from the original exercise card: alias -> grouped command path.
-ALIASES: dict[str, tuple[str, str]] = {}
+ALIASES: dict[str, tuple[str, str]] = {
+    "creosote-listen": ("creosote", "listen"),
+    "creosote-spew": ("creosote", "spew"),
+}
 
 
 def _load(target: str) -> click.Command:

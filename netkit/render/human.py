@@ -63,7 +63,8 @@ class HumanRenderer:
     # helpers for handlers -------------------------------------------------
     def log(self, *parts: str | Text, style: str = "") -> None:
         """One timestamped log line on stderr."""
-        line = Text(datetime.now().strftime("%H:%M:%S "), style="dim")
+        line = Text()
+        line.append(datetime.now().strftime("%H:%M:%S "), style="dim")  # only the time is dim
         for part in parts:
             line.append(part if isinstance(part, Text) else Text(part, style=style))
         self.err.print(line)
@@ -213,3 +214,6 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
     if ev.fqdn:
         grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
     grid.print(r.out)
+
+
+from netkit.render import dgram as _dgram  # noqa: E402, F401

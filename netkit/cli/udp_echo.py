@@ -1,0 +1,150 @@
+"""netkit udp-echo: the lecture's UDP upper-casing server (or RFC 862 echo) and its client."""
+
+from __future__ import annotations
+
+import click
+
+from netkit.cli._common import (
+    client_options,
+    endpoint,
+    handle_failures,
+    renderer,
+    run_server,
+    server_options,
+)
+
+DEFAULT_PORT = 11111
+
+
+@click.group("udp-echo")
+def udp_echo() -> None:
+    """UDP echo server and client (lecture exercise 1; RFC 862 with --plain).
+
+    \b
+    Examples:
+      netkit udp-echo serve                   upper-case replies on 127.0.0.1:11111
+      netkit udp-echo send hello world        prints HELLO and WORLD
+      printf 'a\\nb\\n' | netkit udp-echo send -
+    """
+
+
+@udp_echo.command("serve")
+@server_options(DEFAULT_PORT)
+@click.option(
+    "--upper/--plain",
+    default=True,
+    show_default=True,
+    help="Reply upper-cased (ASCII a-z only, like the lecture's server) or unchanged (RFC 862).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="N",
+    help="Answer at most N datagrams a second per source address; the rest are dropped "
+    "and counted.",
+)
+def serve(
+    host: tuple[str, int | None],
+    port: int,
+    version: int | None,
+    count: int | None,
+    quiet: bool,
+    json_output: bool,
+    no_color: bool,
+    upper: bool,
+    rate: float | None,
+) -> None:
+    """Answer each UDP datagram with the same bytes, upper-cased by default.
+
+    Each datagram is logged (source, size, escaped payload) on stderr, or as
+    a "datagram" JSON line with --json; --quiet turns that off for speed.
+    A datagram from a source port below 1024 or from the server's own
+    address is never answered (it would start a reply loop); what was not
+    answered, and why, is counted in the summary.
+
+    \b
+    Examples:
+      netkit udp-echo serve --port 0 --json
+      netkit udp-echo serve --plain --host ::1 --rate 100
+    """
+    from netkit.services.udp_echo import UdpEchoServer
+
+    name, number = endpoint(host, port)
+    out = renderer(json_output, no_color, quiet)
+    service = UdpEchoServer(
+        out,
+        host=name,
+        port=number,
+        version=version,
+        count=count,
+        upper=upper,
+        quiet=quiet,
+        rate=rate,
+    )
+    run_server(service, out)
+
+
+@udp_echo.command("send")
+@click.argument("messages", nargs=-1, required=True, metavar="MESSAGE...")
+@client_options(DEFAULT_PORT)
+@click.option(
+    "-r",
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Send a message again this many times when no reply comes within --timeout.",
+)
+@handle_failures
+def send(
+    messages: tuple[str, ...],
+    host: tuple[str, int | None],
+    port: int,
+    version: int | None,
+    timeout: float,
+    json_output: bool,
+    no_color: bool,
+    retries: int,
+) -> None:
+    """Send each MESSAGE as one datagram and print each reply on stdout.
+
+    A MESSAGE of - reads messages from stdin, one per line.  Exits 1 with
+    one line when a reply does not come within --timeout (after --retries),
+    or at once when the host says nothing listens on that port (ICMP port
+    unreachable).  Datagrams from any other address than the server's are
+    ignored.
+
+    \b
+    Examples:
+      netkit udp-echo send hello
+      netkit udp-echo send --host ::1 --port 7777 --timeout 0.5 --retries 2 ping
+      seq 3 | netkit udp-echo send -
+    """
+    import sys
+    from collections.abc import Iterator
+
+    from netkit.services.udp_echo import encode_arg, read_lines, send_messages
+
+    name, number = endpoint(host, port, allow_zero=False)
+
+    def payloads() -> Iterator[bytes]:
+        for m in messages:
+            if m == "-":
+                yield from read_lines(sys.stdin.buffer)
+            else:
+                yield encode_arg(m)
+
+    out = renderer(json_output, no_color)
+    try:
+        send_messages(
+            out,
+            payloads(),
+            host=name,
+            port=number,
+            version=version,
+            timeout=timeout,
+            retries=retries,
+        )
+    finally:
+        out.close()

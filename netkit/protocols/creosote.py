@@ -1,0 +1,250 @@
+"""Mr. Creosote's wire format: a message as UDP datagrams, and putting it back together.
+
+A message that fits in one datagram is sent as it is: plain bytes, so any
+UDP listener (``nc -u -l``, the lecture's ``bucket``) shows readable text.
+A longer message is cut into chunks, each datagram starting with a
+fixed-width ASCII header::
+
+    [creosote 1f2e3d4c 00002/00003] ...payload...
+    |         |        |     +-- total chunks (5 decimal digits)
+    |         |        +-------- this chunk's number, 1-based
+    |         +----------------- message id: 8 lower-case hex digits
+    +--------------------------- literal "[creosote ", then "] " after the counts
+
+The header is 32 bytes; a datagram is at most ``chunk_size`` bytes, header
+included.  Chunks are cut only between UTF-8 characters, so each chunk is
+readable on its own.  A single-datagram message that itself starts like a
+header is sent as chunk ``00001/00001`` so that it is never misread.
+
+:class:`Reassembler` is the receiving side's state machine: it collects the
+chunks of each (source, id) and returns the message once all have arrived,
+or an :class:`Incomplete` one when chunks stay missing past a timeout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+MAGIC = b"[creosote "
+HEADER_LEN = 32
+MAX_CHUNKS = 99_999
+MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4
+_HEADER_RE = re.compile(rb"\[creosote ([0-9a-f]{8}) ([0-9]{5})/([0-9]{5})\] ")
+
+
+def header(msg_id: str, index: int, total: int) -> bytes:
+    out = b"[creosote %s %05d/%05d] " % (msg_id.encode("ascii"), index, total)
+    assert len(out) == HEADER_LEN, out
+    return out
+
+
+def _is_continuation(byte: int) -> bool:
+    return 0x80 <= byte <= 0xBF
+
+
+def min_chunk_size(data: bytes) -> int:
+    """The smallest chunk size that can carry *data*: header plus its longest character."""
+    longest = 1
+    run = 0
+    for byte in data:
+        run = run + 1 if _is_continuation(byte) else 1
+        longest = max(longest, min(run, 4))
+    return HEADER_LEN + longest
+
+
+def split(data: bytes, chunk_size: int, msg_id: str) -> list[bytes]:
+    """The datagrams that carry *data*, each at most *chunk_size* bytes.
+
+    Raises ``ValueError`` when *chunk_size* cannot hold the header plus one
+    character, or when the message would need more than ``MAX_CHUNKS``.
+    """
+    if not re.fullmatch(r"[0-9a-f]{8}", msg_id):
+        raise ValueError(f"message id {msg_id!r} is not 8 lower-case hex digits")
+    if len(data) <= chunk_size and not data.startswith(MAGIC):
+        return [data]
+    cap = chunk_size - HEADER_LEN
+    if cap < 1:
+        raise ValueError(
+            f"chunk size {chunk_size} is too small: a chunk needs the {HEADER_LEN}-byte header "
+            f"plus at least one character ({HEADER_LEN + 1} bytes or more)"
+        )
+    if len(data) > cap * MAX_CHUNKS:
+        raise ValueError(
+            f"message of {len(data)} bytes needs more than {MAX_CHUNKS} chunks of "
+            f"{chunk_size} bytes; use a larger chunk size"
+        )
+    payloads: list[bytes] = []
+    pos = 0
+    while pos < len(data) or not payloads:
+        end = pos + cap
+        if end < len(data):
+            # back off to the start of the character that byte *end* belongs to
+            start, steps = end, 0
+            while steps < 3 and start > pos and _is_continuation(data[start]):
+                start -= 1
+                steps += 1
+            if _is_continuation(data[start]):
+                cut = end  # not UTF-8 here anyway: cut where the size says
+            elif start > pos:
+                cut = start
+            else:
+                raise ValueError(
+                    f"chunk size {chunk_size} is too small for this message: it needs at least "
+                    f"{min_chunk_size(data)} bytes (the {HEADER_LEN}-byte header plus its "
+                    "longest character)"
+                )
+            end = cut
+        payloads.append(data[pos:end])
+        pos = end
+    if len(payloads) > MAX_CHUNKS:  # cuts at character boundaries can add a few
+        raise ValueError(
+            f"message of {len(data)} bytes needs more than {MAX_CHUNKS} chunks of "
+            f"{chunk_size} bytes; use a larger chunk size"
+        )
+    total = len(payloads)
+    return [header(msg_id, i, total) + p for i, p in enumerate(payloads, 1)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    msg_id: str
+    index: int
+    total: int
+    payload: bytes
+
+
+def parse(datagram: bytes) -> Chunk | None:
+    """The chunk a datagram carries, or ``None`` for a plain (single-datagram) message."""
+    if not datagram.startswith(MAGIC):
+        return None
+    m = _HEADER_RE.match(datagram)
+    if m is None:
+        return None
+    index, total = int(m.group(2)), int(m.group(3))
+    if not 1 <= index <= total:
+        return None
+    return Chunk(m.group(1).decode("ascii"), index, total, datagram[HEADER_LEN:])
+
+
+@dataclass(frozen=True)
+class Complete:
+    """A whole message: one plain datagram or every chunk of a chunked one."""
+
+    source: Hashable
+    data: bytes
+    chunks: int  # 1 for a plain datagram
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A chunked message given up on: ``data`` is the chunks that came, in order."""
+
+    source: Hashable
+    msg_id: str
+    data: bytes
+    received: int
+    total: int
+    missing: list[int]
+    reason: str  # "timeout", "stopped", "evicted"
+
+
+@dataclass
+class _Pending:
+    total: int
+    last_seen: float
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    size: int = 0
+
+
+class Reassembler:
+    """Collects chunks per (source, message id); sans-IO, the caller passes the time.
+
+    *timeout*: seconds without a new chunk before a message is reported
+    incomplete.  *max_pending* messages and *max_bytes* buffered in all
+    bound the memory a sender can make the listener hold; past them the
+    oldest message is given up (reason ``"evicted"``).
+    """
+
+    def __init__(
+        self, *, timeout: float = 5.0, max_pending: int = 1024, max_bytes: int = 64 << 20
+    ) -> None:
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self.max_bytes = max_bytes
+        self._pending: dict[tuple[Hashable, str], _Pending] = {}
+        self._bytes = 0
+        self.duplicates = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def feed(self, source: Hashable, datagram: bytes, now: float) -> list[Complete | Incomplete]:
+        """Take one datagram; return what it completed (and anything evicted for room)."""
+        chunk = parse(datagram)
+        if chunk is None:
+            return [Complete(source, datagram, 1)]
+        if chunk.total == 1:
+            return [Complete(source, chunk.payload, 1)]
+        key = (source, chunk.msg_id)
+        out: list[Complete | Incomplete] = []
+        entry = self._pending.get(key)
+        if entry is not None and entry.total != chunk.total:
+            # the id was reused for another message: give up the old one
+            out.append(self._give_up(key, "evicted"))
+            entry = None
+        if entry is None:
+            entry = _Pending(chunk.total, now)
+            self._pending[key] = entry
+        if chunk.index in entry.chunks:
+            self.duplicates += 1
+            return out
+        entry.chunks[chunk.index] = chunk.payload
+        entry.size += len(chunk.payload)
+        entry.last_seen = now
+        self._bytes += len(chunk.payload)
+        if len(entry.chunks) == entry.total:
+            del self._pending[key]
+            self._bytes -= entry.size
+            data = b"".join(entry.chunks[i] for i in range(1, entry.total + 1))
+            out.append(Complete(source, data, entry.total))
+            return out
+        # over a limit: give up the oldest messages (possibly this one)
+        while self._pending and (
+            len(self._pending) > self.max_pending or self._bytes > self.max_bytes
+        ):
+            oldest = min(self._pending, key=lambda k: self._pending[k].last_seen)
+            out.append(self._give_up(oldest, "evicted"))
+        return out
+
+    def _give_up(self, key: tuple[Hashable, str], reason: str) -> Incomplete:
+        entry = self._pending.pop(key)
+        self._bytes -= entry.size
+        got = sorted(entry.chunks)
+        missing = [i for i in range(1, entry.total + 1) if i not in entry.chunks]
+        return Incomplete(
+            source=key[0],
+            msg_id=key[1],
+            data=b"".join(entry.chunks[i] for i in got),
+            received=len(got),
+            total=entry.total,
+            missing=missing,
+            reason=reason,
+        )
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` next has something to do, or ``None``."""
+        if not self._pending:
+            return None
+        return min(e.last_seen for e in self._pending.values()) + self.timeout
+
+    def expire(self, now: float) -> list[Incomplete]:
+        """Give up every message that has had no new chunk for *timeout* seconds."""
+        late = [k for k, e in self._pending.items() if now - e.last_seen >= self.timeout]
+        return [self._give_up(k, "timeout") for k in late]
+
+    def flush(self, reason: str = "stopped") -> list[Incomplete]:
+        """Give up everything still pending (the listener is stopping)."""
+        return [self._give_up(k, reason) for k in list(self._pending)]

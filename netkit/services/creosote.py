@@ -1,0 +1,421 @@
+"""Mr. Creosote, the lecture's UDP remote debugger: listener, sender, logging handler.
+
+* :class:`CreosoteListener` receives plain datagrams, chunked messages
+  (reassembled, see :mod:`netkit.protocols.creosote`) and syslog datagrams,
+  emits one event per message and can append one escaped line per message
+  to a log file.
+* :func:`spew` sends one message as datagrams of at most ``chunk_size`` bytes.
+* :class:`CreosoteHandler` is a :class:`logging.Handler` that sends log
+  records to a listener without ever blocking the program.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import stat
+import threading
+import time
+from datetime import datetime
+from typing import TextIO
+
+from netkit.events import IncompleteMessage, Listening, Message, Sink, Spewed
+from netkit.net import (
+    UDP_MAX_PAYLOAD,
+    NetError,
+    bind_socket,
+    bound_address,
+    connect_socket,
+    describe_error,
+    format_host,
+    format_peer,
+)
+from netkit.protocols import creosote, syslog
+from netkit.protocols.text import escape
+from netkit.services.base import Service
+
+DEFAULT_PORT = 7739
+DEFAULT_CHUNK_SIZE = 1024
+RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
+_BATCH = 1000  # datagrams read per wake-up before the log file is flushed
+_DRAIN_SECONDS = 2.0  # on SIGTERM/SIGINT, read what is queued for at most this long
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def new_message_id() -> str:
+    return os.urandom(4).hex()
+
+
+# --------------------------------------------------------------------------
+# log file
+
+
+def open_logfile(path: str) -> TextIO:
+    """Open *path* for appending; refuse a symlink, FIFO, directory or device.
+
+    ``O_NOFOLLOW`` and an ``fstat`` of what was opened make the check hold
+    even if the path is swapped between the look and the open.
+    """
+
+    def refuse(why: str) -> NetError:
+        return NetError(f"log file {path}: {why}; give the path of a regular file")
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise NetError(describe_error(exc, f"log file {path}")) from exc
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            raise refuse("is a symbolic link, not followed")
+        if stat.S_ISFIFO(st.st_mode):
+            raise refuse("is a FIFO")
+        if stat.S_ISDIR(st.st_mode):
+            raise refuse("is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse("is not a regular file")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise NetError(describe_error(exc, f"cannot open log file {path}")) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise refuse("is not a regular file")
+    os.set_blocking(fd, True)
+    return open(fd, "a", encoding="utf-8", newline="\n", buffering=1 << 16)
+
+
+def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
+    """One log-file line: time, source, optional note, the escaped message; one line always."""
+    prefix = f"{time_text} {peer} "
+    if note:
+        prefix += f"[{note}] "
+    return prefix + escape(data) + "\n"
+
+
+# --------------------------------------------------------------------------
+# listener
+
+
+class CreosoteListener(Service):
+    """Receive messages on UDP; ``count`` counts whole messages."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        version: int | None = None,
+        count: int | None = None,
+        logfile: str | None = None,
+        quiet: bool = False,
+        incomplete_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(sink, count=count)
+        self.host = host
+        self.port = port
+        self.version = version
+        self.logfile = logfile
+        self.quiet = quiet
+        self.reassembler = creosote.Reassembler(timeout=incomplete_timeout)
+        self._sock: socket.socket | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._log: TextIO | None = None
+        self._log_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> tuple[str, int]:
+        if self.logfile is not None:
+            self._log = open_logfile(self.logfile)  # refused before listening
+        try:
+            sock = bind_socket(
+                self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
+            )
+        except BaseException:
+            self._close_log()
+            raise
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        except OSError:
+            pass
+        sock.setblocking(False)
+        self._sock = sock
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        address = bound_address(sock)
+        self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+        self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
+        self._thread.start()
+        return address
+
+    # -- the receive loop ----------------------------------------------------
+    def _serve(self) -> None:
+        sock, wake = self._sock, self._wake_r
+        assert sock is not None and wake is not None
+        buf = bytearray(UDP_MAX_PAYLOAD)
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ)
+            sel.register(wake, selectors.EVENT_READ)
+            try:
+                while not self.stop_requested:
+                    deadline = self.reassembler.next_deadline()
+                    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    sel.select(wait)
+                    if self.stop_requested:
+                        break
+                    self._read(sock, buf, _BATCH)
+                    for inc in self.reassembler.expire(time.monotonic()):
+                        self._incomplete(inc)
+                    self._flush_log()
+                if not self._count_reached():
+                    # stopped by a signal: take what the kernel already holds (bounded)
+                    self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
+                for inc in self.reassembler.flush("stopped"):
+                    self._incomplete(inc)
+            except Exception as exc:  # never die silently: the command exits 1 with it
+                self.fail(describe_error(exc, "listener failed"))
+            finally:
+                self._close_log()
+
+    def _count_reached(self) -> bool:
+        return self.count is not None and self.counts["messages"] >= self.count
+
+    def _read(
+        self, sock: socket.socket, buf: bytearray, limit: int, until: float | None = None
+    ) -> None:
+        for i in range(limit):
+            if self._count_reached() or self.failure is not None:
+                return
+            if until is not None and i % 256 == 255 and time.monotonic() > until:
+                return
+            try:
+                n, addr = sock.recvfrom_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. an ICMP error queued on the socket: not fatal
+                self.bump("receive_errors")
+                continue
+            self.bump("datagrams")
+            now = time.monotonic()
+            for result in self.reassembler.feed(addr, bytes(buf[:n]), now):
+                if isinstance(result, creosote.Complete):
+                    self._complete(result)
+                else:
+                    self._incomplete(result)
+
+    def _complete(self, msg: creosote.Complete) -> None:
+        assert isinstance(msg.source, tuple)
+        when = _now()
+        peer = format_peer(msg.source)
+        parsed = syslog.parse(msg.data) if msg.chunks == 1 else None
+        self._write(message_line(when, peer, msg.data))
+        self.bump("messages")
+        if parsed is not None:
+            self.bump("syslog")
+        if msg.chunks > 1:
+            self.bump("chunked")
+        if not self.quiet:
+            self.emit(
+                Message(
+                    time=when,
+                    peer=peer,
+                    data=msg.data,
+                    bytes=len(msg.data),
+                    chunks=msg.chunks,
+                    syslog=parsed.as_dict() if parsed is not None else None,
+                )
+            )
+        if self.count is not None and self.counts["messages"] >= self.count:
+            self.request_stop()
+
+    def _incomplete(self, inc: creosote.Incomplete) -> None:
+        assert isinstance(inc.source, tuple)
+        when = _now()
+        peer = format_peer(inc.source)
+        note = f"incomplete {inc.received}/{inc.total} chunks, {inc.reason}"
+        self._write(message_line(when, peer, inc.data, note))
+        self.bump("incomplete")
+        if not self.quiet:
+            self.emit(
+                IncompleteMessage(
+                    time=when,
+                    peer=peer,
+                    id=inc.msg_id,
+                    data=inc.data,
+                    bytes=len(inc.data),
+                    received=inc.received,
+                    total=inc.total,
+                    missing=inc.missing,
+                    reason=inc.reason,
+                )
+            )
+
+    # -- log file ------------------------------------------------------------
+    def _write(self, line: str) -> None:
+        with self._log_lock:
+            if self._log is None:
+                return
+            try:
+                self._log.write(line)
+            except OSError as exc:
+                self._log_failed(exc)
+                return
+        self.bump("logged")
+
+    def _flush_log(self) -> None:
+        with self._log_lock:
+            if self._log is None:
+                return
+            try:
+                self._log.flush()
+            except OSError as exc:
+                self._log_failed(exc)
+
+    def _log_failed(self, exc: OSError) -> None:
+        # called with _log_lock held
+        self.fail(describe_error(exc, f"cannot write to log file {self.logfile}"))
+        log, self._log = self._log, None
+        if log is not None:
+            try:
+                log.close()
+            except OSError:
+                pass  # the buffered lines failed already: reported above
+
+    def _close_log(self) -> None:
+        with self._log_lock:
+            log = self._log
+            if log is None:
+                return
+            try:
+                log.flush()
+                os.fsync(log.fileno())
+            except OSError as exc:
+                self._log_failed(exc)
+                return
+            self._log = None
+            log.close()
+
+    def _stop(self, grace: float) -> None:
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"\0")
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(max(grace, 5.0))
+        self._close_log()
+        for s in (self._sock, self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+
+
+# --------------------------------------------------------------------------
+# sender
+
+
+def spew(
+    data: bytes,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    version: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    wait: float = 0.25,
+) -> Spewed:
+    """Send *data* as one message; return what was sent.
+
+    Raises ``ValueError`` if *chunk_size* cannot carry the message (a usage
+    error) and :class:`NetError` if the listener's host refused (ICMP port
+    unreachable, seen as ECONNREFUSED on the connected socket during the
+    sends or within *wait* seconds after the last one).
+    """
+    datagrams = creosote.split(data, chunk_size, new_message_id())
+    where = f"{format_host(host)}:{port}"
+    sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
+    try:
+        peer = format_peer(sock.getpeername())
+        try:
+            for datagram in datagrams:
+                sock.send(datagram)
+            # an ICMP error arrives as a pending socket error: readable at once
+            sock.settimeout(wait)
+            try:
+                sock.recv(1)
+            except TimeoutError:
+                pass
+        except ConnectionRefusedError:
+            raise NetError(
+                f"no listener on {where}: the host answered ICMP port unreachable "
+                "(connection refused)"
+            ) from None
+        except OSError as exc:
+            raise NetError(describe_error(exc, f"cannot send to {where}")) from exc
+    finally:
+        sock.close()
+    return Spewed(
+        peer=peer,
+        bytes=len(data),
+        chunks=len(datagrams),
+        datagram_bytes=sum(len(d) for d in datagrams),
+    )
+
+
+# --------------------------------------------------------------------------
+# logging handler
+
+
+class CreosoteHandler(logging.Handler):
+    """Send log records to a creosote listener (``netkit creosote listen``).
+
+    One record is one message, chunked when long (tracebacks), so the
+    listener shows it whole.  The socket is non-blocking and unconnected:
+    with no listener running the datagrams are simply lost, and a full
+    socket buffer drops a record instead of stopping the program.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        level: int = logging.NOTSET,
+    ) -> None:
+        super().__init__(level)
+        if chunk_size < creosote.HEADER_LEN + 4:
+            raise ValueError(f"chunk_size must be at least {creosote.HEADER_LEN + 4}")
+        family, _type, _proto, _canon, sockaddr = socket.getaddrinfo(
+            host, port, 0, socket.SOCK_DGRAM
+        )[0]
+        self.address = sockaddr
+        self.chunk_size = chunk_size
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = self.format(record).encode("utf-8", "backslashreplace")
+            for datagram in creosote.split(data, self.chunk_size, new_message_id()):
+                self.sock.sendto(datagram, self.address)
+        except OSError:
+            pass  # no room, nobody listening, no route: drop the record, never block
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self.sock.close()
+        finally:
+            self.release()
+        super().close()

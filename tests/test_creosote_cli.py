@@ -1,0 +1,171 @@
+"""The real `netkit creosote` process: listen and spew, log file, signals, exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import NETKIT, Server, env, read_line, run
+from tests.peer_process import free_udp_port
+
+
+def summary_of(out: bytes) -> dict[str, int]:
+    last = json.loads(out.decode().splitlines()[-1])
+    assert last["event"] == "summary"
+    counts: dict[str, int] = last["counts"]
+    return counts
+
+
+def test_listen_json_and_spew() -> None:
+    with Server("creosote", "listen", "--port", "0", "--json") as srv:
+        assert srv.listening["transport"] == "udp"
+        res = run("creosote", "spew", "--port", str(srv.port), "hello", "[bold]world[/]")
+        assert res.returncode == 0, res.stderr
+        assert res.stdout == b""
+        assert res.stderr.decode().startswith("sent 20 bytes in 1 chunk")
+        ev = srv.next_event()
+        assert {k: ev[k] for k in ("event", "text", "bytes", "chunks", "syslog")} == {
+            "event": "message",
+            "text": "hello [bold]world[/]",
+            "bytes": 20,
+            "chunks": 1,
+            "syslog": None,
+        }
+        assert ev["peer"].startswith("127.0.0.1:") and "T" in ev["time"]
+        code, out, _err = srv.stop(signal.SIGINT)
+    assert code == 0
+    assert summary_of(out)["messages"] == 1
+
+
+def test_spew_stdin_chunked_and_aliases() -> None:
+    data = "ünïcödé log line\n".encode() * 300 + b"\xff\x1b[2J end"
+    with Server("creosote-listen", "--port", "0", "--json", "--count", "1") as srv:
+        res = run(
+            "creosote-spew", "-p", str(srv.port), "--chunk-size", "200", "--json", "-", input=data
+        )
+        assert res.returncode == 0, res.stderr
+        sent = json.loads(res.stdout)
+        assert sent["event"] == "sent" and sent["bytes"] == len(data) and sent["chunks"] > 20
+        ev = srv.next_event()
+        assert ev["chunks"] == sent["chunks"] and ev["bytes"] == len(data)
+        assert base64.b64decode(ev["data_b64"]) == data  # the exact bytes come back
+        assert srv.proc.wait(timeout=10) == 0  # --count 1
+        srv.stop()
+
+
+def test_listen_human_output_is_escaped() -> None:
+    port = free_udp_port()
+    proc = subprocess.Popen(
+        [NETKIT, "creosote", "listen", "--port", str(port), "--count", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        assert b"listening on udp" in read_line(proc.stderr, 10)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"evil \x1b]8;;http://x\x1b\\link [red]x[/]\r\nforged", ("127.0.0.1", port))
+            s.sendto(b"<131>Nov 25 18:49:08 vm app2[7]: disk \x1b[5m", ("127.0.0.1", port))
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    assert proc.returncode == 0, err
+    lines = out.decode().splitlines()
+    assert len(lines) == 2 and b"\x1b" not in out
+    assert lines[0].endswith(" evil \\x1b]8;;http://x\\x1b\\\\link [red]x[/]\\r\\nforged")
+    assert lines[1].endswith(" local0.err vm app2[7]: disk \\x1b[5m")
+
+
+def test_spew_usage_errors_exit_2() -> None:
+    for args, needle in (
+        (["--chunk-size", "35", "😀" * 50], b"too small"),
+        (["--chunk-size", "20", "x"], b"--chunk-size"),
+        (["--chunk-size", "70000", "x"], b"--chunk-size"),
+        (["-", "x"], b"only MESSAGE"),
+        (["--port", "0", "x"], b"port"),
+        ([], b"Missing argument"),
+    ):
+        res = run("creosote", "spew", *args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert needle in res.stderr and b"Traceback" not in res.stderr
+
+
+def test_spew_refused_exit_1() -> None:
+    res = run("creosote", "spew", "--port", str(free_udp_port()), "--timeout", "5", "hello?")
+    assert res.returncode == 1
+    err = res.stderr.decode()
+    assert err.count("\n") == 1 and "no listener on 127.0.0.1:" in err
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_logfile_refused_before_listening(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "log"
+    if kind == "symlink":
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    res = run("creosote", "listen", "--port", "0", "--json", "--logfile", str(path))
+    assert res.returncode == 1
+    assert res.stdout == b""  # no listening event: refused before binding
+    assert b"give the path of a regular file" in res.stderr and b"Traceback" not in res.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_ten_thousand_datagrams_then_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    with Server(
+        "creosote", "listen", "--port", "0", "--json", "--quiet", "--logfile", str(log)
+    ) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("127.0.0.1", srv.port))
+            for i in range(10_000):
+                s.send(b"message %05d \x1b[31m" % i)
+        code, out, err = srv.stop(signal.SIGTERM, timeout=30)
+    assert code == 0, err
+    counts = summary_of(out)
+    lines = log.read_text().splitlines()
+    print(f"listener received {counts['messages']} of 10000")  # shown with pytest -s
+    assert counts["messages"] > 0
+    assert len(lines) == counts["messages"] == counts["logged"] == counts["datagrams"]
+    assert all(ln.endswith(" \\x1b[31m") for ln in lines)
+    numbers = [int(ln.split()[3]) for ln in lines]
+    assert numbers == sorted(set(numbers))  # in order, none twice
+
+
+def _small_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+
+
+def test_logfile_write_error_exit_1(tmp_path: Path) -> None:
+    """A full disk (here: a file size limit, EFBIG) is reported, exit 1, not silent."""
+    log = tmp_path / "debug.log"
+    with Server(
+        "creosote",
+        "listen",
+        "--port",
+        "0",
+        "--json",
+        "--quiet",
+        "--logfile",
+        str(log),
+        preexec_fn=_small_file_limit,
+    ) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(20):
+                s.sendto(b"x" * 500, ("127.0.0.1", srv.port))
+        assert srv.proc.wait(timeout=10) == 1  # stops by itself
+        _code, out, err = srv.stop()
+    assert b"cannot write to log file" in err and b"Traceback" not in err
+    assert summary_of(out)["messages"] >= 1
