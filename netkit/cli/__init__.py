@@ -26,6 +26,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.resolve:resolve",
         "Look up a name or address (getaddrinfo, reverse, FQDN, or one DNS server).",
     ),
+    "tcp-time": (
+        "netkit.cli.tcp_time:tcp_time",
+        "Time server and client: daytime text (RFC 867) or binary time (RFC 868).",
+    ),
+    "upper-server": (
+        "netkit.cli.upper_server:upper_server",
+        "Line upper-caser over TCP or UDP (sync, thread, fork, async) with send and chat.",
+    ),
     "completion": (
         "netkit.cli.completion:completion",
         "Print or install shell completion for bash, zsh or fish.",

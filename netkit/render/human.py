@@ -216,3 +216,6 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
 def write_error(message: str) -> None:
     """Fallback for messages printed before a renderer exists."""
     sys.stderr.write(f"netkit: error: {escape(message)}\n")
+
+
+from netkit.render import stream as _stream  # noqa: E402, F401
