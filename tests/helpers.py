@@ -48,7 +48,9 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
-def run(*args: str, timeout: float = 20, input: bytes | None = None, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+def run(
+    *args: str, timeout: float = 20, input: bytes | None = None, **kw: Any
+) -> subprocess.CompletedProcess[bytes]:
     """Run ``netkit ARGS`` to completion (bounded)."""
     return subprocess.run(
         [NETKIT, *args], input=input, capture_output=True, timeout=timeout, env=env(), **kw

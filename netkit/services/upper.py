@@ -222,7 +222,7 @@ def _frame(kind: bytes, body: bytes) -> bytes:
 
 
 class _Child:
-    __slots__ = ("buf", "fd", "peer", "pid", "session_start", "worker")
+    __slots__ = ("buf", "end", "fd", "peer", "pid", "worker")
 
     def __init__(self, pid: int, fd: int, peer: str, worker: bool) -> None:
         self.pid = pid
@@ -230,7 +230,7 @@ class _Child:
         self.peer = peer
         self.worker = worker
         self.buf = b""
-        self.session_start = time.monotonic()
+        self.end: tuple[int, float, str] | None = None
 
 
 class _ChildStop(BaseException):
@@ -294,7 +294,6 @@ class UpperServer(LoopService):
         self._conns: dict[int, _Conn] = {}
         self._threads: set[threading.Thread] = set()
         self._children: dict[int, _Child] = {}  # by pipe fd
-        self._unreaped: set[int] = set()
         self._async_stop: Callable[[], None] | None = None
         self._async_all_closed: Callable[[], None] = lambda: None
 
@@ -437,8 +436,6 @@ class UpperServer(LoopService):
                     sel.register(sock, selectors.EVENT_READ, None)
                     listening = True
                 timeout: float | None = None if listening else backoff.remaining()
-                if self._unreaped:
-                    timeout = 0.01 if timeout is None else min(timeout, 0.01)
                 ready = sel.select(timeout)
                 for key, _ev in ready:
                     if key.fileobj == self._wake_r:
@@ -454,7 +451,6 @@ class UpperServer(LoopService):
                             backoff.ok()
                     else:
                         self._child_readable(key.data)
-                self._reap()
             if fork:
                 self._stop_children(sel)
             else:
@@ -617,16 +613,19 @@ class UpperServer(LoopService):
             child.buf += data
             self._child_frames(child)
             return
-        # EOF: the child has exited (or is exiting)
+        # EOF: every copy of the write end is closed, so the child is exiting:
+        # reap it now (a brief wait at most), then report its session
         self._sel.unregister(child.fd)
         os.close(child.fd)
         del self._children[child.fd]
-        if not child.worker and child.peer:
-            # a per-connection child that died before reporting
-            self._closed(child.peer, 0, 0.0, "reset")
-        self._unreaped.add(child.pid)
-        self._reap()
-        if child.worker and not self._stopping and not self.stop_requested:
+        try:
+            os.waitpid(child.pid, 0)
+        except ChildProcessError:
+            pass
+        if not child.worker:
+            lines, dur, reason = child.end or (0, 0.0, "reset")
+            self._closed(child.peer, lines, dur, reason)
+        elif not self._stopping and not self.stop_requested:
             self.emit(Notice("warning", f"prefork worker {child.pid} exited; starting another"))
             self._start_worker()
 
@@ -639,27 +638,20 @@ class UpperServer(LoopService):
             body = buf[_HDR.size : _HDR.size + size]
             buf = buf[_HDR.size + size :]
             if kind == ord("L"):
-                self.emit(LineEvent(child.peer, body, len(body)))
+                if not self.quiet:
+                    self.emit(LineEvent(child.peer, body, len(body)))
             elif kind == ord("C"):
                 child.peer = body.decode()
-                child.session_start = time.monotonic()
                 self._opened(child.peer)
             elif kind == ord("E"):
                 n, dur, reason = body.decode().split(" ", 2)
-                peer, child.peer = child.peer, ""
-                self._closed(peer, int(n), float(dur), reason)
+                if child.worker:
+                    self._closed(child.peer, int(n), float(dur), reason)
+                else:
+                    child.end = (int(n), float(dur), reason)
             elif kind == ord("N"):
                 self.emit(Notice("warning", body.decode(errors="replace")))
         child.buf = buf
-
-    def _reap(self) -> None:
-        for pid in list(self._unreaped):
-            try:
-                done, _status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self._unreaped.discard(pid)
 
     def _stop_children(self, sel: selectors.BaseSelector) -> None:
         self._stopping = True
@@ -671,7 +663,7 @@ class UpperServer(LoopService):
         deadline = time.monotonic() + self.grace
         killed = False
         hard_deadline = deadline + 2.0
-        while (self._children or self._unreaped) and time.monotonic() < hard_deadline:
+        while self._children and time.monotonic() < hard_deadline:
             now = time.monotonic()
             if now >= deadline and not killed:
                 killed = True
@@ -680,14 +672,13 @@ class UpperServer(LoopService):
                         os.kill(child.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-            wait = 0.01 if self._unreaped else max(min(deadline, hard_deadline) - now, 0.01)
+            wait = max((deadline if not killed else hard_deadline) - now, 0.01)
             for key, _ev in sel.select(wait):
                 if isinstance(key.data, _Child):
                     self._child_readable(key.data)
                 elif key.fileobj == self._wake_r:
                     self.drain_wake()
-            self._reap()
-        for pid in list(self._unreaped) + [c.pid for c in self._children.values()]:
+        for pid in [c.pid for c in self._children.values()]:
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -696,7 +687,6 @@ class UpperServer(LoopService):
         for fd in list(self._children):
             os.close(fd)
         self._children.clear()
-        self._unreaped.clear()
 
     # -- prefork -----------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -764,13 +754,12 @@ class UpperServer(LoopService):
             for _ in range(self.prefork):
                 self._start_worker()
             while not self.stop_requested:
-                ready = sel.select(0.01 if self._unreaped else None)
+                ready = sel.select()
                 for key, _ev in ready:
                     if key.fileobj == self._wake_r:
                         self.drain_wake()
                     else:
                         self._child_readable(key.data)
-                self._reap()
             self._stop_children(sel)
 
     # -- sync mode -------------------------------------------------------------------
