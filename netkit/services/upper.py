@@ -193,6 +193,16 @@ def drain(conn: socket.socket) -> None:
         pass
 
 
+def _close_fds_except(keep: list[int]) -> None:
+    """In a forked child: close every descriptor from 3 up except *keep* (sorted)."""
+    low = 3
+    for fd in keep:
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
 def _close(conn: socket.socket) -> None:
     try:
         conn.close()
@@ -524,23 +534,16 @@ class UpperServer(LoopService):
             t.join(max(deadline - time.monotonic(), 0))
 
     # -- fork mode -----------------------------------------------------------------
-    def _child_fds(self) -> list[int]:
-        fds = [self._wake_r, self._wake_w, *self._children]
-        return fds
-
-    def _spawn(self, target: Callable[[int], None], peer: str, worker: bool) -> int:
+    def _spawn(self, target: Callable[[int], None], peer: str, worker: bool, keep: int) -> int:
         r, w = os.pipe()
-        inherited = self._child_fds()
         pid = os.fork()
         if pid == 0:  # child
             code = 0
             try:
-                os.close(r)
-                for fd in inherited:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+                # keep stdin/out/err, the socket it serves and its report pipe:
+                # any other descriptor (another client's socket in a library
+                # user's process, the parent's pipes) would outlive its owner
+                _close_fds_except(sorted({keep, w}))
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (Ctrl-C)
                 target(w)
             except BaseException:
@@ -555,15 +558,12 @@ class UpperServer(LoopService):
         return pid
 
     def _fork_one(self, conn: socket.socket, peer: str) -> None:
-        listen = self._sock
 
         def child_main(w: int) -> None:
-            if listen is not None:
-                listen.close()
             self._child_serve(conn, peer, w)
 
         try:
-            self._spawn(child_main, peer, worker=False)
+            self._spawn(child_main, peer, worker=False, keep=conn.fileno())
         except OSError as exc:  # EAGAIN / ENOMEM: no process for this client
             self.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
             self._reject(conn, peer)
@@ -697,7 +697,7 @@ class UpperServer(LoopService):
             self._worker_loop(listen, w)
 
         try:
-            self._spawn(worker_main, "", worker=True)
+            self._spawn(worker_main, "", worker=True, keep=listen.fileno())
         except OSError as exc:
             self.emit(Notice("warning", net.describe_error(exc, "fork a prefork worker")))
 
@@ -872,7 +872,8 @@ class UpperServer(LoopService):
             peer = net.format_peer(addr)
             waiting.append((conn, peer))
             if session is not None or len(waiting) > 1:
-                serving = session.peer if session is not None else ""
+                # the client served now, or the one first in line to be
+                serving = session.peer if session is not None else waiting[0][1]
                 if not self.quiet:
                     self.emit(ClientWaiting(peer, len(waiting), serving))
         return None
