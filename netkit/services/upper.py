@@ -106,7 +106,15 @@ class LineSession:
 
     def receive(self, data: bytes) -> tuple[bytes, str | None]:
         """Bytes received -> (reply to send, why the session ends or None)."""
-        got = self.framer.feed(data)
+        framer = self.framer
+        n = len(data)
+        # fast path, the common case: exactly one whole, non-empty line
+        if 2 < n <= framer.max_line + 1 and framer.pending == 0 and data.find(b"\n") == n - 1:
+            self.lines += 1
+            if self.on_line is not None:
+                self.on_line(self.peer, framing.content(data))
+            return data.upper(), None
+        got = framer.feed(data)
         end: str | None = None
         out: list[bytes] = []
         for line in got:
