@@ -235,3 +235,41 @@ def test_port_is_reported_for_port_zero_and_busy_port_fails() -> None:
             pass
         busy = run("upper-server", "serve", "--port", str(srv.port))
         assert busy.returncode == 1 and b"already in use" in busy.stderr
+
+
+@pytest.mark.parametrize("mode", ["sync", "thread"])
+def test_out_of_file_descriptors_is_logged_and_retried(mode: str) -> None:
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+
+    srv = Server(
+        "upper-server", "serve", "--port", "0", "--json", "--mode", mode, preexec_fn=low_limit
+    )
+    socks: list[socket.socket] = []
+    with srv:
+        try:
+            for _ in range(40):
+                socks.append(connect((srv.host, srv.port)))
+            warning = read_line(srv.proc.stderr, 10)
+            assert b"too many open files" in warning and b"not accepting for" in warning
+        finally:
+            for sock in socks:
+                sock.close()
+        with connect((srv.host, srv.port), timeout=10) as sock:
+            sock.sendall(b"after\n")
+            assert recv_line(sock) == b"AFTER\n"
+        code, _out, _err = srv.stop()
+    assert code == 0
+
+
+def test_fork_mode_without_fork_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from netkit.cli import cli
+
+    monkeypatch.delattr(os, "fork")
+    result = CliRunner().invoke(cli, ["upper-server", "serve", "--mode", "fork", "--port", "0"])
+    assert result.exit_code == 2
+    assert "needs fork()" in result.output

@@ -943,11 +943,19 @@ class UpperServer(LoopService):
         all_closed = asyncio.Event()
         self._async_all_closed = all_closed.set
 
+        last_notice = [-1e9]
+
         def on_exception(_loop: Any, context: dict[str, Any]) -> None:
             exc = context.get("exception")
             if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+                # asyncio pauses accepting for 1 s itself; log at most once a second
+                # (uvloop, through libuv, accepts and closes the extra connection
+                # instead and reports nothing: the default --max-clients stays
+                # below the descriptor limit so clients get the busy reply first)
                 self.bump("accept_errors")
-                self.emit(resource_notice(exc, 1.0))
+                if loop.time() - last_notice[0] >= 1.0:
+                    last_notice[0] = loop.time()
+                    self.emit(resource_notice(exc, 1.0))
                 return
             message = context.get("message", "event loop error")
             self.emit(Notice("warning", f"{message}: {exc!r}" if exc else str(message)))
