@@ -630,10 +630,14 @@ class UpperServer(LoopService):
             os.waitpid(child.pid, 0)
         except ChildProcessError:
             pass
+        # a child that died without reporting: killed after --grace, or crashed
+        lost = "server stopping" if self._stopping else "reset"
         if not child.worker:
-            lines, dur, reason = child.end or (0, 0.0, "reset")
+            lines, dur, reason = child.end or (0, 0.0, lost)
             self._closed(child.peer, lines, dur, reason)
-        elif not self._stopping and not self.stop_requested:
+        elif child.peer:  # a worker that died in the middle of a connection
+            self._closed(child.peer, 0, 0.0, lost)
+        if child.worker and not self._stopping and not self.stop_requested:
             self.emit(Notice("warning", f"prefork worker {child.pid} exited; starting another"))
             self._start_worker()
 
@@ -654,7 +658,8 @@ class UpperServer(LoopService):
             elif kind == ord("E"):
                 n, dur, reason = body.decode().split(" ", 2)
                 if child.worker:
-                    self._closed(child.peer, int(n), float(dur), reason)
+                    peer, child.peer = child.peer, ""
+                    self._closed(peer, int(n), float(dur), reason)
                 else:
                     child.end = (int(n), float(dur), reason)
             elif kind == ord("N"):
