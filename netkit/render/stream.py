@@ -6,6 +6,10 @@ Every byte that came from the network goes through ``escape()`` into a
 
 from __future__ import annotations
 
+import threading
+import time
+
+from rich.live import Live
 from rich.text import Text
 
 from netkit.events import (
@@ -16,13 +20,79 @@ from netkit.events import (
     LineEvent,
     Rejected,
     Reply,
+    Summary,
     TimeReceived,
     TimeSent,
 )
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import HumanRenderer, handles
+from netkit.render.human import _HANDLERS, HumanRenderer, handles
 
 SHOW = 120  # characters of a line shown in the log
+
+
+class LiveSummary:
+    """The bottom line on a terminal: connections open / total and lines so far.
+
+    Only when stderr is a terminal (log lines scroll above it); it goes away
+    before the final summary.  ``--quiet`` servers emit no per-connection
+    events, so there is nothing to show and nothing is spent on it.
+    """
+
+    INTERVAL = 0.2  # seconds between redraws
+
+    def __init__(self, r: HumanRenderer) -> None:
+        self.open = 0
+        self.total = 0
+        self.lines = 0
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self.live = Live(console=r.err, auto_refresh=False, transient=True)
+        self.live.start()
+
+    def text(self) -> Text:
+        return Text(
+            f"open {self.open}, total {self.total}, lines {self.lines}", style="bold magenta"
+        )
+
+    def update(self, *, open_: int | None = None, total: int | None = None, lines: int = 0) -> None:
+        with self._lock:
+            if open_ is not None:
+                self.open = open_
+            if total is not None:
+                self.total = total
+            self.lines += lines
+            # the log lines printed above redraw it anyway; redraw on our own
+            # at most every INTERVAL (a busy server must not spend its time here)
+            now = time.monotonic()
+            redraw = now - self._drawn >= self.INTERVAL
+            if redraw:
+                self._drawn = now
+            self.live.update(self.text(), refresh=redraw)
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+def _live(r: HumanRenderer) -> LiveSummary | None:
+    if r.quiet or not r.err.is_terminal:
+        return None
+    live: LiveSummary | None = getattr(r, "_stream_live", None)
+    if live is None:
+        live = LiveSummary(r)
+        r._stream_live = live  # type: ignore[attr-defined]
+    return live
+
+
+_plain_summary = _HANDLERS.get(Summary)
+
+
+@handles(Summary)
+def _summary(r: HumanRenderer, ev: Summary) -> None:
+    live: LiveSummary | None = getattr(r, "_stream_live", None)
+    if live is not None:
+        live.stop()
+    if _plain_summary is not None:
+        _plain_summary(r, ev)
 
 
 def _counts(open_: int, total: int) -> Text:
@@ -57,6 +127,9 @@ def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
 def _connected(r: HumanRenderer, ev: Connected) -> None:
     if r.quiet:
         return
+    live = _live(r)
+    if live is not None:
+        live.update(open_=ev.open, total=ev.total)
     r.log(
         Text(escape(ev.peer), style="cyan"),
         Text(" connected", style="green"),
@@ -82,6 +155,9 @@ def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
 def _line(r: HumanRenderer, ev: LineEvent) -> None:
     if r.quiet:
         return
+    live = _live(r)
+    if live is not None:
+        live.update(lines=1)
     shown = truncate(escape(ev.data), SHOW)
     r.log(
         Text(escape(ev.peer), style="cyan"),
@@ -95,6 +171,9 @@ def _line(r: HumanRenderer, ev: LineEvent) -> None:
 def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
     if r.quiet:
         return
+    live = _live(r)
+    if live is not None:
+        live.update(open_=ev.open, total=ev.total)
     style = "yellow" if ev.reason in ("line too long", "idle timeout", "reset") else ""
     r.log(
         Text(escape(ev.peer), style="cyan"),
