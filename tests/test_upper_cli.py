@@ -273,3 +273,86 @@ def test_fork_mode_without_fork_is_a_usage_error(monkeypatch: pytest.MonkeyPatch
     result = CliRunner().invoke(cli, ["upper-server", "serve", "--mode", "fork", "--port", "0"])
     assert result.exit_code == 2
     assert "needs fork()" in result.output
+
+
+def _wait_event(srv: Server, name: str) -> dict[str, object]:
+    for _ in range(1000):  # bounded: each read waits at most 10 s
+        event = srv.next_event(timeout=10)
+        if event["event"] == name:
+            return event
+    raise AssertionError(f"no {name} event")
+
+
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_process_two_clients_abort_and_a_1mib_line(mode: list[str]) -> None:
+    import threading
+
+    with serve(*mode) as srv:
+        addr = (srv.host, srv.port)
+        with connect(addr) as first, connect(addr) as second:
+            first.sendall(b"one\n")
+            assert recv_line(first) == b"ONE\n"
+            second.sendall(b"two\n")
+            if mode == ["--mode", "sync"]:
+                waiting = _wait_event(srv, "waiting")
+                assert waiting["peer"] == f"127.0.0.1:{second.getsockname()[1]}"
+                first.sendall(b"\n")
+            assert recv_line(second) == b"TWO\n"
+        # a client that aborts in the middle of a line
+        sock = connect(addr)
+        sock.sendall(b"half")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+        # a 1 MiB line: an error reply (or a reset), and the server goes on
+        big = connect(addr)
+        pusher = threading.Thread(target=_push, args=(big,))
+        pusher.start()
+        try:
+            reply = recv_line(big)
+        except ConnectionResetError:
+            reply = b"(reset)"
+        pusher.join(20)
+        big.close()
+        assert reply.startswith(b"ERROR line longer") or reply == b"(reset)"
+        assert _wait_event(srv, "disconnect")  # some disconnect is logged ...
+        with connect(addr) as sock:
+            sock.sendall(b"after\n")
+            assert recv_line(sock) == b"AFTER\n"
+        code, out, _err = srv.stop()
+    assert code == 0
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["counts"]["line_too_long"] == 1
+    # the aborted client may be reset before the server even accepts it
+    assert summary["counts"]["connections"] in (4, 5)
+
+
+def _push(sock: socket.socket) -> None:
+    try:
+        sock.sendall(b"y" * (1 << 20) + b"\n")
+    except OSError:
+        pass  # reset by the server after the error reply
+
+
+@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+def test_process_200_idle_connections_and_no_zombies(mode: str) -> None:
+    with serve("--mode", mode) as srv:
+        addr = (srv.host, srv.port)
+        idle = []
+        try:
+            for _ in range(200):
+                idle.append(connect(addr))
+            connects = 0
+            while connects < 200:
+                connects += srv.next_event(timeout=30)["event"] == "connect"
+            with connect(addr, timeout=10) as sock:
+                sock.sendall(b"new\n")
+                assert recv_line(sock) == b"NEW\n"
+        finally:
+            for sock in idle:
+                sock.close()
+        gone = 0
+        while gone < 201:
+            gone += srv.next_event(timeout=30)["event"] == "disconnect"
+        assert zombies(srv.proc.pid) == []
+        code, _out, _err = srv.stop()
+    assert code == 0
