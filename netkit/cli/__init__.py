@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.creosote:creosote",
         "Mr. Creosote: UDP remote-debug message sink (log file, syslog) and sender.",
     ),
+    "tcp-time": (
+        "netkit.cli.tcp_time:tcp_time",
+        "Time server and client: daytime text (RFC 867) or binary time (RFC 868).",
+    ),
+    "upper-server": (
+        "netkit.cli.upper_server:upper_server",
+        "Line upper-caser over TCP or UDP (sync, thread, fork, async) with send and chat.",
+    ),
     "completion": (
         "netkit.cli.completion:completion",
         "Print or install shell completion for bash, zsh or fish.",

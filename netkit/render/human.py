@@ -217,3 +217,4 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
 
 
 from netkit.render import dgram as _dgram  # noqa: E402, F401
+from netkit.render import stream as _stream  # noqa: E402, F401

@@ -85,8 +85,17 @@ class Service:
         return self._stop_requested.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a stop is requested (``--count`` reached, signal); True if so."""
-        return self._stop_requested.wait(timeout)
+        """Block until a stop is requested (``--count`` reached, signal); True if so.
+
+        Waits in short slices: a signal delivered to another thread of the
+        process only runs its Python handler once the main thread wakes up,
+        and a lock wait without a timeout would never wake up for it.
+        """
+        if timeout is not None:
+            return self._stop_requested.wait(timeout)
+        while not self._stop_requested.wait(0.1):
+            pass
+        return True
 
     def stop(self, grace: float = 1.0) -> None:
         if self._stopped or not self._started:

@@ -1,0 +1,208 @@
+"""TCP benchmark: netkit's stream servers against the C reference, side by side.
+
+    python benchmarks/tcp.py [--duration 2] [--quick]
+
+Builds ../shared/bench/loadgen.c and ref_c_echo.c into a temporary
+directory, then for each workload runs the C reference and each netkit mode
+in pairs (a C run just before each netkit run), the server pinned to CPU 1 and loadgen to CPU 0
+(taskset), and prints transactions per second with the ratio to the
+reference measured in the same run:
+
+- upper-server, persistent connections (loadgen tcp_rr) with 10, 100, 1000
+  clients, in sync / thread / fork / async mode (async on uvloop, and on
+  plain asyncio at 100 for comparison);
+- upper-server connect-line-close (tcp_crr -S) with 10 clients, including
+  fork mode with a fork per connection and with --prefork;
+- tcp-time daytime connect-read-close (tcp_crr) against the C daytime server.
+
+Absolute numbers drift with what else runs on the machine; the ratios
+from one run are what to compare.  Every netkit server runs with --quiet
+and --max-clients 1100 (so 1000 clients are all served in thread and fork
+mode too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT.parent / "shared" / "bench"
+NETKIT = [sys.executable, "-m", "netkit"]
+SERVER_CPU, LOAD_CPU = "1", "0"
+
+GOALS = {
+    ("tcp_rr", 100, "async"): 0.75,
+    ("tcp_rr", 1000, "async"): 0.85,
+    ("tcp_rr", 100, "thread"): 0.45,
+    ("tcp_crr -S", 10, "fork --prefork 8"): 0.30,
+    ("tcp_crr -S", 10, "fork"): 0.30,
+    ("tcp_crr", 10, "tcp-time"): 1.0,
+}
+
+
+def build(tmp: Path) -> tuple[Path, Path]:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("benchmarks/tcp.py: a C compiler (cc) is needed to build the instruments")
+    out = []
+    for name in ("loadgen", "ref_c_echo"):
+        exe = tmp / name
+        subprocess.run([cc, "-O2", "-Wall", "-o", str(exe), str(BENCH / f"{name}.c")], check=True)
+        out.append(exe)
+    return out[0], out[1]
+
+
+def pinned(cpu: str, argv: list[str]) -> list[str]:
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", cpu, *argv] if taskset and (os.cpu_count() or 1) > 1 else argv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class Run:
+    def __init__(self, argv: list[str], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CPU, argv),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "REF_HOST": "127.0.0.1"},
+        )
+        wait_port(port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+
+def load(loadgen: Path, mode: str, port: int, conc: int, duration: float) -> dict[str, float]:
+    args = [str(loadgen), *mode.split(), "-p", str(port), "-c", str(conc), "-d", str(duration)]
+    if mode == "tcp_rr":
+        args += ["-s", "64"]
+    proc = subprocess.run(
+        pinned(LOAD_CPU, args), capture_output=True, timeout=duration + 30, check=False
+    )
+    lines = proc.stdout.decode().strip().splitlines()
+    if not lines:
+        return {"tps": 0.0, "errors": -1}
+    data: dict[str, float] = json.loads(lines[-1])
+    return data
+
+
+def netkit_upper(mode: str) -> list[str]:
+    args = [*NETKIT, "upper-server", "serve", "--quiet", "--max-clients", "1100"]
+    return [*args, "--mode", *mode.split(), "--port"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument("--quick", action="store_true", help="only the workloads with goals")
+    opts = parser.parse_args()
+
+    import importlib.util
+
+    uvloop = importlib.util.find_spec("uvloop") is not None
+    rows: list[tuple[str, int, str, float, float, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="netkit-bench-") as tmpdir:
+        loadgen, ref = build(Path(tmpdir))
+
+        def run_one(argv: list[str], workload: str, conc: int) -> dict[str, float]:
+            port = free_port()
+            server = Run([*argv, str(port)], port)
+            try:
+                return load(loadgen, workload, port, conc, opts.duration)
+            finally:
+                server.stop()
+
+        def measure(workload: str, conc: int, refmode: str, modes: list[str]) -> None:
+            # each netkit run is paired with a C reference run just before it:
+            # other load on the machine drifts, adjacent runs see about the same
+            for mode in modes:
+                base = run_one([str(ref), refmode], workload, conc)
+                if mode == "tcp-time":
+                    argv = [*NETKIT, "tcp-time", "serve", "--quiet", "--port"]
+                else:
+                    argv = netkit_upper(mode)
+                got = run_one(argv, workload, conc)
+                ratio = got["tps"] / base["tps"] if base["tps"] else 0.0
+                rows.append((workload, conc, mode, base["tps"], got["tps"], got))
+                extra = ""
+                if got.get("errors"):
+                    extra += f"  errors {got['errors']:.0f}"
+                if got.get("conns_ok", conc) < conc:
+                    extra += f"  ({got['conns_ok']:.0f} of {conc} connections served)"
+                print(
+                    f"{workload:11} c={conc:<5} {mode:21} {got['tps']:>9.0f} tx/s   "
+                    f"C {base['tps']:>9.0f} tx/s   {ratio:5.2f}x{extra}",
+                    flush=True,
+                )
+
+        print(
+            f"{'workload':11} {'clients':7} {'netkit mode':21} {'netkit':>14}   "
+            f"{'C reference':>16}   ratio",
+            flush=True,
+        )
+        rr_modes = ["sync", "thread", "fork", "async"]
+        if opts.quick:
+            measure("tcp_rr", 100, "tcp", ["thread", "async"])
+            measure("tcp_rr", 1000, "tcp", ["async"])
+        else:
+            measure("tcp_rr", 10, "tcp", rr_modes)
+            measure("tcp_rr", 100, "tcp", [*rr_modes, "async --loop asyncio"])
+            measure("tcp_rr", 1000, "tcp", ["thread", "fork", "async"])
+        crr = ["fork", "fork --prefork 8"]
+        if not opts.quick:
+            crr = ["sync", "thread", *crr, "async"]
+        measure("tcp_crr -S", 10, "tcp", crr)
+        measure("tcp_crr", 10, "daytime", ["tcp-time"])
+
+    print()
+    print(f"uvloop installed: {uvloop}; server on CPU {SERVER_CPU}, loadgen on CPU {LOAD_CPU}")
+    print("goals (ratio to the C reference, from the issue):")
+    for workload, conc, mode, base, tps, _got in rows:
+        goal = GOALS.get((workload, conc, mode))
+        if goal is None:
+            continue
+        ratio = tps / base if base else 0.0
+        verdict = "met" if ratio >= goal else "NOT met"
+        print(f"  {workload} c={conc} {mode}: {ratio:.2f}x (goal {goal:.2f}x) {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""netkit upper-server: the line upper-caser (server in four modes, send, chat)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from netkit.cli._common import (
+    TIMEOUT,
+    client_options,
+    endpoint,
+    handle_failures,
+    renderer,
+    run_server,
+    server_options,
+)
+
+DEFAULT_PORT = 2345
+
+
+@click.group("upper-server")
+def upper_server() -> None:
+    """Line upper-caser over TCP or UDP: each line comes back in capitals.
+
+    An empty line (or EOF) ends a session.  The server runs in one of four
+    modes, the lecture's socketserver variants and an event loop.
+
+    \b
+    Examples:
+      netkit upper-server serve --mode async
+      netkit upper-server send hello world
+      printf 'a\\nb\\n' | netkit upper-server send -
+      netkit upper-server chat
+    """
+
+
+@upper_server.command("serve")
+@server_options(DEFAULT_PORT)
+@click.option(
+    "--mode",
+    type=click.Choice(["sync", "thread", "fork", "async"]),
+    default=None,
+    help="sync: one client at a time; thread / fork: one thread / process per "
+    "connection; async: one event loop.  [default: thread]",
+)
+@click.option("--udp", is_flag=True, help="Serve UDP: each datagram comes back upper-cased.")
+@click.option(
+    "--max-line",
+    type=click.IntRange(min=1),
+    default=65_536,
+    show_default=True,
+    help="Longest line in bytes; a longer one gets an error reply and the connection closes.",
+)
+@click.option(
+    "--idle-timeout",
+    type=TIMEOUT,
+    default=300.0,
+    show_default=True,
+    help="Close a connection that sends nothing for this many seconds.",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Connections served at once; more get a 'busy' reply.  [default: 256; async: "
+    "10000 or what the open-file limit allows; sync: clients waiting]",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="On SIGINT/SIGTERM, seconds busy connections get to finish (idle ones close at once).",
+)
+@click.option(
+    "--prefork",
+    type=click.IntRange(min=1),
+    default=None,
+    help="fork mode: start N worker processes that each accept and serve (one connection "
+    "at a time each) instead of a fork per connection.",
+)
+@click.option(
+    "--loop",
+    "loop_name",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default="auto",
+    show_default=True,
+    help="async mode: event loop (auto = uvloop when installed).",
+)
+@handle_failures
+def serve(
+    host: tuple[str, int | None],
+    port: int,
+    version: int | None,
+    count: int | None,
+    quiet: bool,
+    json_output: bool,
+    no_color: bool,
+    mode: str | None,
+    udp: bool,
+    max_line: int,
+    idle_timeout: float,
+    max_clients: int | None,
+    grace: float,
+    prefork: int | None,
+    loop_name: str,
+) -> None:
+    """Send back each line upper-cased, with the same line ending.
+
+    Logs each connection, line and disconnect (--quiet: only the summary).
+    --count N stops after N connections (N datagrams with --udp).
+    """
+    import os
+
+    if udp and mode is not None:
+        raise click.UsageError("--mode applies to TCP; --udp serves every datagram in one loop")
+    mode = mode or "thread"
+    if mode == "fork" and not hasattr(os, "fork"):
+        raise click.UsageError("--mode fork needs fork(), which this platform does not have")
+    if prefork and mode != "fork":
+        raise click.UsageError("--prefork goes with --mode fork")
+    if loop_name != "auto" and mode != "async":
+        raise click.UsageError("--loop goes with --mode async")
+    if loop_name == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise click.UsageError(
+                "--loop uvloop: uvloop is not installed (pip install 'netkit-cli[fast]')"
+            ) from None
+    from netkit.services.upper import UpperServer
+
+    name, port = endpoint(host, port)
+    out = renderer(json_output, no_color, quiet)
+    service = UpperServer(
+        out,
+        host=name,
+        port=port,
+        version=version,
+        mode=mode,
+        udp=udp,
+        count=count,
+        quiet=quiet,
+        max_line=max_line,
+        idle_timeout=idle_timeout,
+        max_clients=max_clients,
+        grace=grace,
+        prefork=prefork or 0,
+        loop=loop_name,
+    )
+    run_server(service, out, grace=grace)
+
+
+@upper_server.command("send")
+@click.argument("lines", nargs=-1, required=True, metavar="LINE...")
+@client_options(DEFAULT_PORT)
+@click.option("--udp", is_flag=True, help="Send each line as one datagram.")
+@handle_failures
+def send(
+    lines: tuple[str, ...],
+    host: tuple[str, int | None],
+    port: int,
+    version: int | None,
+    timeout: float,
+    json_output: bool,
+    no_color: bool,
+    udp: bool,
+) -> None:
+    """Send each LINE, print each reply, then send the empty line and close.
+
+    LINE '-' reads lines from standard input (up to the first empty line).
+    """
+    from netkit.services.upper_client import LineClient
+
+    payloads = _lines(lines)
+    name, port = endpoint(host, port, allow_zero=False)
+    out = renderer(json_output, no_color)
+    with LineClient(name, port, version=version, timeout=timeout, udp=udp) as client:
+        for line in payloads:
+            out(client.exchange(line))
+        client.finish()
+    out.close()
+
+
+def _lines(args: tuple[str, ...]) -> list[bytes]:
+    out: list[bytes] = []
+    for arg in args:
+        if arg == "-":
+            for raw in sys.stdin.buffer:
+                line = raw.rstrip(b"\r\n")
+                if not line:
+                    break  # an empty line ends the session
+                out.append(line)
+            continue
+        if "\n" in arg or "\r" in arg:
+            raise click.BadParameter("a LINE cannot contain a line break", param_hint="'LINE'")
+        if not arg:
+            raise click.BadParameter(
+                "an empty LINE would end the session; send ends it by itself",
+                param_hint="'LINE'",
+            )
+        out.append(arg.encode("utf-8", "surrogateescape"))
+    return out
+
+
+@upper_server.command("chat")
+@client_options(DEFAULT_PORT)
+@handle_failures
+def chat(
+    host: tuple[str, int | None],
+    port: int,
+    version: int | None,
+    timeout: float,
+    json_output: bool,
+    no_color: bool,
+) -> None:
+    """Type lines, read them back upper-cased (the lecture's client).
+
+    An empty line or Ctrl-D ends the session (exit 0); the server going
+    away ends it with exit 1.
+    """
+    from netkit.services.upper_client import LineClient, chat_loop
+
+    name, port = endpoint(host, port, allow_zero=False)
+    out = renderer(json_output, no_color)
+    interactive = sys.stdin.isatty()
+    with LineClient(name, port, version=version, timeout=timeout) as client:
+        if interactive:
+            click.echo(f"connected to {client.server}; empty line or Ctrl-D to quit", err=True)
+        chat_loop(client, out, prompt="> " if interactive else "")
+    out.close()

@@ -1,0 +1,93 @@
+"""Time protocols: RFC 868 (binary seconds since 1900) and RFC 867 (daytime text).
+
+RFC 868 sends the time as a 32-bit unsigned big-endian count of seconds
+since 1900-01-01 00:00 UTC.  The field rolls over on 2036-02-07 06:28:16
+UTC; :func:`from_rfc868` picks the 2^32-second era nearest to a reference
+time (the local clock), so a value read after the wrap is still right.
+
+RFC 867 leaves the daytime text free; the lecture's server (and inetd's)
+send ``time.ctime()`` — local time without a zone — then CRLF.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import struct
+import time
+
+#: seconds from 1900-01-01 to 1970-01-01 (70 years, 17 of them leap years)
+RFC868_OFFSET = 2_208_988_800
+WRAP = 1 << 32
+#: the first Unix second at which the RFC 868 field has wrapped to 0
+WRAP_UNIX = WRAP - RFC868_OFFSET
+
+RFC868_SIZE = 4
+#: a longer daytime reply than this is not a time
+MAX_DAYTIME = 256
+
+
+def to_rfc868(unix: float) -> int:
+    """Unix time -> the RFC 868 field (whole seconds, modulo 2^32)."""
+    return (math.floor(unix) + RFC868_OFFSET) % WRAP
+
+
+def from_rfc868(value: int, reference: float) -> int:
+    """The RFC 868 field -> Unix time, in the era nearest to *reference* (Unix seconds)."""
+    if not 0 <= value < WRAP:
+        raise ValueError(f"{value} is not a 32-bit RFC 868 value")
+    base = value - RFC868_OFFSET
+    era = round((reference - base) / WRAP)
+    return base + era * WRAP
+
+
+def pack_rfc868(unix: float) -> bytes:
+    return struct.pack("!I", to_rfc868(unix))
+
+
+def unpack_rfc868(data: bytes) -> int:
+    """The 4-byte RFC 868 reply -> its 32-bit value; ValueError if not 4 bytes."""
+    if len(data) < RFC868_SIZE:
+        raise ValueError(f"short reply: {len(data)} bytes, RFC 868 sends 4")
+    if len(data) > RFC868_SIZE:
+        raise ValueError(f"oversized reply: {len(data)} bytes, RFC 868 sends 4")
+    value: int = struct.unpack("!I", data)[0]
+    return value
+
+
+def daytime(unix: float) -> bytes:
+    """The daytime reply: ``time.ctime()`` (local time) and CRLF, like the lecture."""
+    return time.ctime(unix).encode("ascii") + b"\r\n"
+
+
+# formats seen from daytime servers; the zone, when given, decides how to read it
+_LOCAL_FORMATS = ("%a %b %d %H:%M:%S %Y",)  # ctime: netkit, openbsd-inetd, the lecture
+_UTC_FORMATS = (
+    "%d %b %Y %H:%M:%S UTC",  # xinetd: "25 NOV 2026 18:49:27 UTC"
+    "%d %b %Y %H:%M:%S GMT",
+    "%a, %d %b %Y %H:%M:%S GMT",  # RFC 1123
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%d %H:%M:%S UTC",
+)
+
+
+def parse_daytime(text: str) -> tuple[int | None, str]:
+    """Read a daytime reply: (Unix time or None, how it was read).
+
+    ctime text carries no zone: it is read as local time, and the second
+    element says so.  Text in a form not known here gives ``(None, ...)``.
+    """
+    s = " ".join(text.split())
+    for fmt in _UTC_FORMATS:
+        try:
+            tm = time.strptime(s, fmt)
+        except ValueError:
+            continue
+        return calendar.timegm(tm), "UTC"
+    for fmt in _LOCAL_FORMATS:
+        try:
+            tm = time.strptime(s, fmt)
+        except ValueError:
+            continue
+        return int(time.mktime(tm)), "no zone given: read as local time"
+    return None, "not a time format netkit knows"

@@ -1,0 +1,204 @@
+"""Human output for the stream services: tcp-time and upper-server.
+
+Every byte that came from the network goes through ``escape()`` into a
+``Text`` object: nothing here parses markup or lets a terminal escape out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.live import Live
+from rich.text import Text
+
+from netkit.events import (
+    ClientWaiting,
+    Connected,
+    Datagram,
+    Disconnected,
+    LineEvent,
+    Rejected,
+    Reply,
+    Summary,
+    TimeReceived,
+    TimeSent,
+)
+from netkit.protocols.text import escape, truncate
+from netkit.render.human import _HANDLERS, HumanRenderer, handles
+
+SHOW = 120  # characters of a line shown in the log
+
+
+class LiveSummary:
+    """The bottom line on a terminal: connections open / total and lines so far.
+
+    Only when stderr is a terminal (log lines scroll above it); it goes away
+    before the final summary.  ``--quiet`` servers emit no per-connection
+    events, so there is nothing to show and nothing is spent on it.
+    """
+
+    INTERVAL = 0.2  # seconds between redraws
+
+    def __init__(self, r: HumanRenderer) -> None:
+        self.open = 0
+        self.total = 0
+        self.lines = 0
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self.live = Live(console=r.err, auto_refresh=False, transient=True)
+        self.live.start()
+
+    def text(self) -> Text:
+        return Text(
+            f"open {self.open}, total {self.total}, lines {self.lines}", style="bold magenta"
+        )
+
+    def update(self, *, open_: int | None = None, total: int | None = None, lines: int = 0) -> None:
+        with self._lock:
+            if open_ is not None:
+                self.open = open_
+            if total is not None:
+                self.total = total
+            self.lines += lines
+            # the log lines printed above redraw it anyway; redraw on our own
+            # at most every INTERVAL (a busy server must not spend its time here)
+            now = time.monotonic()
+            redraw = now - self._drawn >= self.INTERVAL
+            if redraw:
+                self._drawn = now
+            self.live.update(self.text(), refresh=redraw)
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+def _live(r: HumanRenderer) -> LiveSummary | None:
+    if r.quiet or not r.err.is_terminal:
+        return None
+    live: LiveSummary | None = getattr(r, "_stream_live", None)
+    if live is None:
+        live = LiveSummary(r)
+        r._stream_live = live  # type: ignore[attr-defined]
+    return live
+
+
+_plain_summary = _HANDLERS.get(Summary)
+
+
+@handles(Summary)
+def _summary(r: HumanRenderer, ev: Summary) -> None:
+    live: LiveSummary | None = getattr(r, "_stream_live", None)
+    if live is not None:
+        live.stop()
+    if _plain_summary is not None:
+        _plain_summary(r, ev)
+
+
+def _counts(open_: int, total: int) -> Text:
+    return Text(f"  [open {open_}, total {total}]", style="dim")
+
+
+@handles(TimeSent)
+def _time_sent(r: HumanRenderer, ev: TimeSent) -> None:
+    if r.quiet:
+        return
+    r.log(
+        Text(escape(ev.peer), style="cyan"),
+        Text(f" {ev.transport} {ev.protocol}: "),
+        Text(escape(ev.value), style="bold"),
+    )
+
+
+@handles(TimeReceived)
+def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
+    r.out.print(Text(escape(ev.text), style="bold"))
+    if ev.protocol == "time":
+        note = f"RFC 868 value {ev.rfc868} from {ev.server} ({ev.transport})"
+    else:
+        note = f"daytime from {ev.server} ({ev.transport}); {ev.zone}"
+    if ev.offset_seconds is not None:
+        sign = "+" if ev.offset_seconds >= 0 else "-"
+        note += f"; offset {sign}{abs(ev.offset_seconds):g} s from the local clock"
+    r.err.print(Text(escape(note), style="dim"))
+
+
+@handles(Connected)
+def _connected(r: HumanRenderer, ev: Connected) -> None:
+    if r.quiet:
+        return
+    live = _live(r)
+    if live is not None:
+        live.update(open_=ev.open, total=ev.total)
+    r.log(
+        Text(escape(ev.peer), style="cyan"),
+        Text(" connected", style="green"),
+        _counts(ev.open, ev.total),
+    )
+
+
+@handles(ClientWaiting)
+def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
+    if r.quiet:
+        return
+    serving = f" while {escape(ev.serving)} is served" if ev.serving else ""
+    r.log(
+        Text(escape(ev.peer), style="cyan"),
+        Text(
+            f" waits (sync mode serves one client at a time){serving}; {ev.queued} waiting",
+            style="yellow",
+        ),
+    )
+
+
+@handles(LineEvent)
+def _line(r: HumanRenderer, ev: LineEvent) -> None:
+    if r.quiet:
+        return
+    live = _live(r)
+    if live is not None:
+        live.update(lines=1)
+    shown = truncate(escape(ev.data), SHOW)
+    r.log(
+        Text(escape(ev.peer), style="cyan"),
+        Text(" > "),
+        Text(shown),
+        Text(f"  ({ev.length} bytes)" if ev.length > SHOW else "", style="dim"),
+    )
+
+
+@handles(Disconnected)
+def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
+    if r.quiet:
+        return
+    live = _live(r)
+    if live is not None:
+        live.update(open_=ev.open, total=ev.total)
+    style = "yellow" if ev.reason in ("line too long", "idle timeout", "reset") else ""
+    r.log(
+        Text(escape(ev.peer), style="cyan"),
+        Text(f" disconnected ({ev.reason})", style=style),
+        Text(f": {ev.lines} line{'s' if ev.lines != 1 else ''} in {ev.duration:.3f} s"),
+        _counts(ev.open, ev.total),
+    )
+
+
+@handles(Rejected)
+def _rejected(r: HumanRenderer, ev: Rejected) -> None:
+    r.log(
+        Text(escape(ev.peer), style="cyan"), Text(f" rejected: {escape(ev.reason)}", style="yellow")
+    )
+
+
+@handles(Datagram)
+def _datagram(r: HumanRenderer, ev: Datagram) -> None:
+    if r.quiet:
+        return
+    r.log(
+        Text(escape(ev.peer), style="cyan"), Text(" udp > "), Text(truncate(escape(ev.data), SHOW))
+    )
+
+
+@handles(Reply)
+def _reply(r: HumanRenderer, ev: Reply) -> None:
+    r.out.print(Text(escape(ev.data)))

@@ -1,0 +1,143 @@
+"""Shared machinery of the stream servers: a background loop, a wake-up pipe,
+and an accept loop that backs off on EMFILE instead of spinning.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+import threading
+import time
+
+from netkit.events import Notice
+from netkit.services.base import Service
+
+#: accept() errors that mean "out of a resource, try again later"
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: accept() errors about one connection that went away before it was accepted
+TRANSIENT_ERRNOS = frozenset(
+    {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.ETIMEDOUT}
+)
+ACCEPT_BATCH = 64
+
+
+class Backoff:
+    """Exponential back-off after resource errors (EMFILE): logged once per episode."""
+
+    def __init__(self, first: float = 0.05, limit: float = 2.0) -> None:
+        self.first = first
+        self.limit = limit
+        self.delay = 0.0
+        self.resume_at = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.delay > 0 and time.monotonic() < self.resume_at
+
+    def hit(self) -> float:
+        """Record a failure; return how long to wait before accepting again."""
+        self.delay = self.first if self.delay == 0 else min(self.delay * 2, self.limit)
+        self.resume_at = time.monotonic() + self.delay
+        return self.delay
+
+    def ok(self) -> None:
+        self.delay = 0.0
+
+    def remaining(self) -> float:
+        return max(self.resume_at - time.monotonic(), 0.0)
+
+
+def resource_notice(exc: OSError, delay: float) -> Notice:
+    from netkit.net import describe_error
+
+    return Notice(
+        "warning",
+        describe_error(exc, "accept")
+        + f"; not accepting for {delay:g} s (connections wait in the backlog)",
+    )
+
+
+class LoopService(Service):
+    """A service whose loop runs in one background thread and can be woken up.
+
+    :meth:`request_stop` (safe from a signal handler) also writes to a pipe
+    the loop watches, so a stop takes effect at once rather than at the
+    next timeout.
+    """
+
+    thread_name = "netkit-loop"
+
+    def __init__(self, sink: object, *, count: int | None = None) -> None:
+        super().__init__(sink, count=count)  # type: ignore[arg-type]
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass  # already pending, or closed at stop
+
+    def drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        self.wake()
+
+    def handled(self) -> None:
+        super().handled()
+        if self.stop_requested:
+            self.wake()
+
+    def fail(self, message: str) -> None:
+        super().fail(message)
+        self.wake()
+
+    def run_in_background(self) -> None:
+        self._thread = threading.Thread(
+            target=self._guarded_run, name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+
+    def _guarded_run(self) -> None:
+        try:
+            self.run()
+        except Exception as exc:  # pragma: no cover - a bug: report it, do not hang
+            self.fail(f"internal error in {self.thread_name}: {type(exc).__name__}: {exc}")
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def close_wake(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Kernel-level recv/send timeouts on a blocking socket (no poll() per call).
+
+    A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
+    """
+    sec = int(seconds)
+    tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        sock.settimeout(seconds)  # portable: poll() before each call

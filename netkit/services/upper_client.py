@@ -1,0 +1,163 @@
+"""upper-server's client side: send lines, read replies, never hang."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import sys
+import time
+from types import TracebackType
+
+from netkit import net
+from netkit.events import Reply, Sink
+from netkit.protocols import lines as framing
+
+MAX_REPLY = framing.DEFAULT_MAX_LINE + 2
+
+
+class LineClient:
+    """One connection (or UDP socket) to an upper-server."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        version: int | None = None,
+        timeout: float = 2.0,
+        udp: bool = False,
+    ) -> None:
+        self.timeout = timeout
+        self.udp = udp
+        socktype = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+        self.sock = net.connect_socket(
+            host, port, socktype=socktype, version=version, timeout=timeout
+        )
+        self.server = net.format_peer(self.sock.getpeername())
+        self.framer = framing.LineFramer(MAX_REPLY)
+        self._replies: list[bytes] = []
+
+    def __enter__(self) -> LineClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.sock.close()
+
+    def _recv_line(self) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        while not self._replies:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise net.NetError(f"no reply from {self.server} within {self.timeout:g} s")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65_536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                raise net.NetError(net.describe_error(exc, f"reading from {self.server}")) from None
+            if not data:
+                raise net.NetError(f"{self.server} closed the connection")
+            self._replies.extend(self.framer.feed(data))
+            if self.framer.too_long:
+                raise net.NetError(f"{self.server} sent a reply longer than {MAX_REPLY} bytes")
+        return self._replies.pop(0)
+
+    def exchange(self, line: bytes) -> Reply:
+        """Send one line, return the reply (its ending removed)."""
+        shown = line.decode("utf-8", "backslashreplace")
+        try:
+            if self.udp:
+                self.sock.settimeout(self.timeout)
+                self.sock.send(line)
+                try:
+                    data = self.sock.recv(net.UDP_MAX_PAYLOAD)
+                except TimeoutError:
+                    raise net.NetError(
+                        f"no reply from {self.server} within {self.timeout:g} s"
+                    ) from None
+                return Reply(sent=shown, data=data, server=self.server)
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(line + b"\r\n")
+        except OSError as exc:
+            raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
+        return Reply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
+
+    def finish(self) -> None:
+        """Send the empty line that ends the session (TCP), then close our side."""
+        if self.udp:
+            return
+        try:
+            self.sock.sendall(b"\r\n")
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may have closed first: the session is over either way
+
+
+def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: int = 0) -> None:
+    """Read lines from *stdin_fd*, show each reply; an empty line or EOF ends it.
+
+    While waiting for the user, the socket is watched too: the server going
+    away ends the chat at once with :class:`NetError` (exit 1).
+    """
+    typed = framing.LineFramer(framing.DEFAULT_MAX_LINE)
+    pending: list[bytes] = []
+    eof = False
+    with selectors.DefaultSelector() as sel:
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        sel.register(client.sock, selectors.EVENT_READ, "sock")
+        while True:
+            if not pending and not eof:
+                if prompt:
+                    sys.stderr.write(prompt)
+                    sys.stderr.flush()
+                while not pending and not eof:
+                    ready = {key.data for key, _ in sel.select()}
+                    if "sock" in ready:
+                        _server_spoke(client, prompt)
+                    if "stdin" in ready:
+                        data = os.read(stdin_fd, 65_536)
+                        if not data:
+                            eof = True
+                            tail = typed.flush()
+                            if tail:
+                                pending.append(tail)
+                        else:
+                            pending.extend(typed.feed(data))
+                            if typed.too_long:
+                                raise net.NetError(
+                                    f"a typed line is longer than {typed.max_line} bytes"
+                                )
+            if not pending:  # EOF (Ctrl-D)
+                if prompt:
+                    sys.stderr.write("\n")
+                client.finish()
+                return
+            line = framing.content(pending.pop(0))
+            if not line:
+                client.finish()
+                return
+            sink(client.exchange(line))
+
+
+def _server_spoke(client: LineClient, prompt: str) -> None:
+    """The socket became readable while we waited for the user."""
+    client.sock.settimeout(0)
+    try:
+        data: bytes | None = client.sock.recv(65_536)
+    except (BlockingIOError, InterruptedError):
+        data = None
+    except OSError:
+        data = b""
+    if data == b"":
+        if prompt:
+            sys.stderr.write("\n")
+        raise net.NetError(f"{client.server} closed the connection")
+    if data:
+        client._replies.extend(client.framer.feed(data))
