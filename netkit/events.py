@@ -121,8 +121,8 @@ class CompletionInstalled(Event):
     event: ClassVar[str] = "installed"
     shell: str
     path: str
-# --------------------------------------------------------------------------
-# datagram services: udp-echo and creosote
+
+
 # --------------------------------------------------------------------------
 # stream services: tcp-time and upper-server
 
@@ -207,6 +207,30 @@ class Rejected(Event):
 
 
 @dataclass(frozen=True)
+class UpperDatagram(Event):
+    """upper-server --udp: one datagram upper-cased and sent back."""
+
+    event: ClassVar[str] = "datagram"
+    peer: str
+    data: bytes
+    length: int
+
+
+@dataclass(frozen=True)
+class LineReply(Event):
+    """upper-server send / chat: the server's reply to one line."""
+
+    event: ClassVar[str] = "reply"
+    sent: str
+    data: bytes
+    server: str
+
+
+# --------------------------------------------------------------------------
+# datagram services: udp-echo and creosote
+
+
+@dataclass(frozen=True)
 class Datagram(Event):
     """udp-echo serve: one datagram received (``replied`` false when it was dropped)."""
 
@@ -216,12 +240,6 @@ class Datagram(Event):
     data: bytes
     replied: bool = True
     dropped: str | None = None  # why no reply: "low_port", "self", "rate"
-    """upper-server --udp: one datagram upper-cased and sent back."""
-
-    event: ClassVar[str] = "datagram"
-    peer: str
-    data: bytes
-    length: int
 
 
 @dataclass(frozen=True)
@@ -278,9 +296,3 @@ class Spewed(Event):
     bytes: int
     chunks: int
     datagram_bytes: int  # on the wire, headers included
-    """upper-server send / chat: the server's reply to one line."""
-
-    event: ClassVar[str] = "reply"
-    sent: str
-    data: bytes
-    server: str

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from netkit.events import Connected, Disconnected, LineEvent, Reply, Summary, TimeReceived
+from netkit.events import Connected, Disconnected, LineEvent, LineReply, Summary, TimeReceived
 from netkit.render.human import HumanRenderer
 
 
@@ -41,7 +41,7 @@ def test_no_live_summary_when_not_a_terminal() -> None:
 
 def test_client_results() -> None:
     r, out, err = renderer(terminal=False)
-    r(Reply(sent="a", data=b"A\x07", server="127.0.0.1:2345"))
+    r(LineReply(sent="a", data=b"A\x07", server="127.0.0.1:2345"))
     r(
         TimeReceived(
             protocol="daytime",

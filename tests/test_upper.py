@@ -13,12 +13,12 @@ import pytest
 from netkit.events import (
     ClientWaiting,
     Connected,
-    Datagram,
     Disconnected,
     LineEvent,
     Listening,
     Notice,
     Rejected,
+    UpperDatagram,
 )
 from netkit.services.upper import BUSY_REPLY, UpperServer
 from tests.stream_util import Events, connect, recv_all, recv_line, zombies
@@ -264,7 +264,7 @@ def test_udp_upper_cases_each_datagram() -> None:
             for data in (b"hello", b"", b"a\nb\xff"):
                 sock.sendto(data, server.address)
                 assert sock.recvfrom(100)[0] == data.upper()
-        events.wait_count(Datagram, 3)
+        events.wait_count(UpperDatagram, 3)
 
 
 def test_ipv6() -> None:

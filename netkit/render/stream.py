@@ -15,14 +15,14 @@ from rich.text import Text
 from netkit.events import (
     ClientWaiting,
     Connected,
-    Datagram,
     Disconnected,
     LineEvent,
+    LineReply,
     Rejected,
-    Reply,
     Summary,
     TimeReceived,
     TimeSent,
+    UpperDatagram,
 )
 from netkit.protocols.text import escape, truncate
 from netkit.render.human import _HANDLERS, HumanRenderer, handles
@@ -190,8 +190,8 @@ def _rejected(r: HumanRenderer, ev: Rejected) -> None:
     )
 
 
-@handles(Datagram)
-def _datagram(r: HumanRenderer, ev: Datagram) -> None:
+@handles(UpperDatagram)
+def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     if r.quiet:
         return
     r.log(
@@ -199,6 +199,6 @@ def _datagram(r: HumanRenderer, ev: Datagram) -> None:
     )
 
 
-@handles(Reply)
-def _reply(r: HumanRenderer, ev: Reply) -> None:
+@handles(LineReply)
+def _reply(r: HumanRenderer, ev: LineReply) -> None:
     r.out.print(Text(escape(ev.data)))

@@ -32,13 +32,13 @@ from netkit import net
 from netkit.events import (
     ClientWaiting,
     Connected,
-    Datagram,
     Disconnected,
     LineEvent,
     Listening,
     Notice,
     Rejected,
     Sink,
+    UpperDatagram,
 )
 from netkit.protocols import lines as framing
 from netkit.services.stream import (
@@ -435,7 +435,7 @@ class UpperServer(LoopService):
                             self.emit(Notice("warning", net.describe_error(exc, "reply")))
                     self.bump("datagrams")
                     if not self.quiet:
-                        self.emit(Datagram(net.format_peer(addr), data, len(data)))
+                        self.emit(UpperDatagram(net.format_peer(addr), data, len(data)))
                     self.handled()
 
     # -- accept loop shared by thread and fork ----------------------------------

@@ -10,7 +10,7 @@ import time
 from types import TracebackType
 
 from netkit import net
-from netkit.events import Reply, Sink
+from netkit.events import LineReply, Sink
 from netkit.protocols import lines as framing
 
 MAX_REPLY = framing.DEFAULT_MAX_LINE + 2
@@ -69,7 +69,7 @@ class LineClient:
                 raise net.NetError(f"{self.server} sent a reply longer than {MAX_REPLY} bytes")
         return self._replies.pop(0)
 
-    def exchange(self, line: bytes) -> Reply:
+    def exchange(self, line: bytes) -> LineReply:
         """Send one line, return the reply (its ending removed)."""
         shown = line.decode("utf-8", "backslashreplace")
         try:
@@ -82,12 +82,12 @@ class LineClient:
                     raise net.NetError(
                         f"no reply from {self.server} within {self.timeout:g} s"
                     ) from None
-                return Reply(sent=shown, data=data, server=self.server)
+                return LineReply(sent=shown, data=data, server=self.server)
             self.sock.settimeout(self.timeout)
             self.sock.sendall(line + b"\r\n")
         except OSError as exc:
             raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
-        return Reply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
+        return LineReply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
 
     def finish(self) -> None:
         """Send the empty line that ends the session (TCP), then close our side."""
