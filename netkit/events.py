@@ -9,9 +9,10 @@ frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from netkit.protocols.text import payload_fields
 
@@ -32,6 +33,49 @@ class Event:
 
 
 Sink = Callable[[Event], None]
+E = TypeVar("E", bound=Event)
+
+
+class Recorder:
+    """A sink that keeps the events it is given; :meth:`wait_for` waits with a timeout.
+
+    Used where code drives a service in-process (``netkit demo``, tests).
+    """
+
+    def __init__(self, forward: Sink | None = None) -> None:
+        self.events: list[Event] = []
+        self.forward = forward
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+        if self.forward is not None:
+            self.forward(event)
+
+    def of(self, kind: type[E]) -> list[E]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(
+        self,
+        kind: type[E],
+        n: int = 1,
+        timeout: float = 5.0,
+        where: Callable[[E], bool] = lambda e: True,
+    ) -> list[E]:
+        """Wait until *n* events of *kind* (matching *where*) arrived; TimeoutError if not."""
+
+        def found() -> list[E]:
+            return [e for e in self.events if isinstance(e, kind) and where(e)]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(found()) >= n, timeout):
+                raise TimeoutError(
+                    f"expected {n} {kind.__name__} event(s) within {timeout} s, got {found()!r}"
+                )
+            return found()
 
 
 @dataclass(frozen=True)
@@ -296,3 +340,51 @@ class Spewed(Event):
     bytes: int
     chunks: int
     datagram_bytes: int  # on the wire, headers included
+
+
+# --------------------------------------------------------------------------
+# netkit demo: the lecture's exercises answered by running the services
+
+
+@dataclass(frozen=True)
+class DemoSection(Event):
+    """demo: an exercise begins, with the lecture's question it answers."""
+
+    event: ClassVar[str] = "exercise"
+    exercise: str
+    title: str
+    question: str
+
+
+@dataclass(frozen=True)
+class DemoStep(Event):
+    """demo: one exchange as it happened (who did what, and the figures)."""
+
+    event: ClassVar[str] = "step"
+    exercise: str
+    actor: str
+    what: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemoClaim(Event):
+    """demo: an answer to the lecture's question, checked against what was measured."""
+
+    event: ClassVar[str] = "claim"
+    exercise: str
+    claim: str
+    holds: bool
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemoTable(Event):
+    """demo: a small measured comparison."""
+
+    event: ClassVar[str] = "table"
+    exercise: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    note: str

@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.upper_server:upper_server",
         "Line upper-caser over TCP or UDP (sync, thread, fork, async) with send and chat.",
     ),
+    "demo": (
+        "netkit.cli.demo:demo",
+        "Run the lecture's exercises on loopback and show each exchange.",
+    ),
     "completion": (
         "netkit.cli.completion:completion",
         "Print or install shell completion for bash, zsh or fish.",

@@ -216,5 +216,6 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
     grid.print(r.out)
 
 
+from netkit.render import demo as _demo  # noqa: E402, F401
 from netkit.render import dgram as _dgram  # noqa: E402, F401
 from netkit.render import stream as _stream  # noqa: E402, F401

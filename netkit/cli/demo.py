@@ -1,0 +1,49 @@
+"""netkit demo: the lecture's exercises, each answered by running netkit."""
+
+from __future__ import annotations
+
+import click
+
+from netkit.cli._common import TIMEOUT, handle_failures, output_options, renderer
+
+_CHOICES = ("1", "2", "3", "4", "5", "addresses", "udp", "creosote", "tcp", "socketserver", "async")
+
+
+@click.command("demo")
+@click.argument("exercises", nargs=-1, type=click.Choice(_CHOICES, case_sensitive=False))
+@click.option(
+    "--seconds",
+    type=TIMEOUT,
+    default=1.0,
+    show_default=True,
+    help="How long exercise 5 measures each server mode.",
+)
+@output_options
+@handle_failures
+def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color: bool) -> None:
+    """Run the lecture's exercises on loopback and show each exchange.
+
+    Every service starts in this process on 127.0.0.1 port 0, the matching
+    client talks to it, and each of the lecture's questions is answered by
+    what happens (a claim, checked against what was measured).  Everything
+    is stopped at the end; nothing is written to disk.  Exit 0 when every
+    claim holds, 1 when one does not.
+
+    \b
+    EXERCISES (default: all, in order):
+      1 / udp           UDP client and server; a client refused at once
+      2 / creosote      chunked messages collected whole; CreosoteHandler
+      3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted client
+      4 / socketserver  sync makes the second client wait; thread does not
+      5 / async         thread, fork and async side by side, measured
+      addresses         resolve localhost, pack-ip 192.168.1.1, byte order
+    """
+    from netkit.services.demo import ALIASES, EXERCISES, run_demo
+
+    chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
+    chosen = list(dict.fromkeys(chosen))
+    out = renderer(json_output, no_color)
+    ok = run_demo(out, chosen, seconds=seconds)
+    out.close()
+    if not ok:
+        raise click.ClickException("a claim of the demo did not hold on this machine (see above)")

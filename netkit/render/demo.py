@@ -1,0 +1,50 @@
+"""Rich output for ``netkit demo``: a rule per exercise, one line per step, claims, a table."""
+
+from __future__ import annotations
+
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from netkit.events import DemoClaim, DemoSection, DemoStep, DemoTable
+from netkit.protocols.text import escape
+from netkit.render.human import HumanRenderer, handles
+
+
+@handles(DemoSection)
+def _section(r: HumanRenderer, ev: DemoSection) -> None:
+    title = f"Exercise {ev.exercise}: {ev.title}" if ev.exercise.isdigit() else ev.title
+    r.out.print()
+    r.out.print(Rule(Text(title, style="bold"), align="left", style="cyan"))
+    r.out.print(Text(f"Q: {escape(ev.question)}", style="italic"))
+
+
+@handles(DemoStep)
+def _step(r: HumanRenderer, ev: DemoStep) -> None:
+    line = Text("  ")
+    line.append(f"{escape(ev.actor):>8}", style="bold cyan")
+    line.append("  ")
+    line.append(escape(ev.what))
+    r.out.print(line)
+
+
+@handles(DemoClaim)
+def _claim(r: HumanRenderer, ev: DemoClaim) -> None:
+    mark, style = ("✓", "bold green") if ev.holds else ("✗", "bold red")
+    line = Text("  ")
+    line.append(f"{mark} ", style=style)
+    line.append(escape(ev.claim), style="" if ev.holds else "red")
+    if ev.evidence:
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.evidence.items())
+        line.append(f"  ({escape(shown)})", style="dim")
+    r.out.print(line)
+
+
+@handles(DemoTable)
+def _table(r: HumanRenderer, ev: DemoTable) -> None:
+    table = Table(title=escape(ev.title), title_justify="left", caption=escape(ev.note))
+    for i, column in enumerate(ev.columns):
+        table.add_column(escape(column), justify="left" if i == 0 else "right")
+    for row in ev.rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else escape(str(v)) for v in row))
+    r.out.print(table)

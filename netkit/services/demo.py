@@ -1,0 +1,456 @@
+"""netkit demo: each lecture exercise answered by running the services in-process.
+
+Every server starts on 127.0.0.1 port 0 inside this process, the matching
+client talks to it, and each exchange is emitted as a :class:`DemoStep` as it
+happens; each lecture question gets a :class:`DemoClaim` whose ``holds`` is
+computed from what was measured, not asserted.  Everything is stopped before
+an exercise returns; nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from netkit import net
+from netkit.events import (
+    ClientWaiting,
+    DemoClaim,
+    DemoSection,
+    DemoStep,
+    DemoTable,
+    Disconnected,
+    Message,
+    Recorder,
+    Reply,
+    Sink,
+)
+from netkit.protocols.text import escape, truncate
+
+EXERCISES: dict[str, str] = {
+    "1": "UDP client and server",
+    "2": "Mr. Creosote, the UDP remote debugger",
+    "3": "TCP client and server: time and upper-case lines",
+    "4": "socketserver: one client at a time, or a thread each",
+    "5": "Asynchronous servers: thread, fork and async side by side",
+    "addresses": "Addresses: names, packing and byte order",
+}
+ALIASES = {"udp": "1", "creosote": "2", "tcp": "3", "socketserver": "4", "async": "5"}
+
+
+def _free_udp_port() -> int:
+    """A loopback UDP port that nothing listens on (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Demo:
+    """Runs exercises and reports through *sink*; ``ok`` is false if a claim failed."""
+
+    def __init__(self, sink: Sink, *, seconds: float = 1.0) -> None:
+        self.sink = sink
+        self.seconds = seconds
+        self.ok = True
+        self._exercise = ""
+
+    # -- reporting ---------------------------------------------------------------------
+    def section(self, exercise: str, question: str) -> None:
+        self._exercise = exercise
+        self.sink(DemoSection(exercise=exercise, title=EXERCISES[exercise], question=question))
+
+    def step(self, actor: str, what: str, **detail: Any) -> None:
+        self.sink(DemoStep(exercise=self._exercise, actor=actor, what=what, detail=detail))
+
+    def claim(self, claim: str, holds: bool, **evidence: Any) -> None:
+        self.ok = self.ok and holds
+        self.sink(DemoClaim(exercise=self._exercise, claim=claim, holds=holds, evidence=evidence))
+
+    def run(self, exercises: list[str]) -> bool:
+        table: dict[str, Callable[[], None]] = {
+            "1": self.udp,
+            "2": self.creosote,
+            "3": self.tcp,
+            "4": self.socketserver,
+            "5": self.asynchronous,
+            "addresses": self.addresses,
+        }
+        for name in exercises:
+            table[name]()
+        return self.ok
+
+    # -- 1 -------------------------------------------------------------------------------
+    def udp(self) -> None:
+        from netkit.services.udp_echo import UdpEchoServer, send_messages
+
+        self.section(
+            "1",
+            "Where do the client and server get their address and port, and what does a "
+            "client do when nothing listens?",
+        )
+        log = Recorder()
+        with UdpEchoServer(log, port=0) as server:
+            host, port = server.address
+            self.step(
+                "server",
+                f"netkit udp-echo serve --port 0: the kernel chose {host}:{port} "
+                "(the listening event tells scripts)",
+                host=host,
+                port=port,
+            )
+            replies = Recorder()
+            message = b"hello, world"
+            send_messages(replies, [message], host=host, port=port, timeout=2.0)
+            reply = replies.of(Reply)[0]
+            self.step(
+                "client",
+                f"netkit udp-echo send --port {port} 'hello, world' -> {escape(reply.data)!r}",
+                sent=message.decode(),
+                reply=reply.data.decode("utf-8", "backslashreplace"),
+                rtt_ms=reply.rtt_ms,
+            )
+            self.claim(
+                "the server upper-cases each datagram, and a reply is never longer than "
+                "its request",
+                reply.data == message.upper() and len(reply.data) <= len(message),
+            )
+        closed = _free_udp_port()
+        timeout = 2.0
+        started = time.monotonic()
+        try:
+            send_messages(Recorder(), [b"anyone there?"], port=closed, timeout=timeout)
+            error = "a reply came"
+        except net.NetError as exc:
+            error = str(exc)
+        elapsed = time.monotonic() - started
+        self.step(
+            "client",
+            f"netkit udp-echo send --port {closed} (nothing listens): {error}",
+            port=closed,
+            exit_code=1,
+        )
+        self.claim(
+            "sent to a port where nothing listens, the client is told 'refused' at once "
+            "(ICMP port unreachable on a connected UDP socket) instead of hanging",
+            "refused" in error and elapsed < timeout / 4,
+            elapsed_ms=round(elapsed * 1000, 1),
+            timeout_s=timeout,
+        )
+
+    # -- 2 -------------------------------------------------------------------------------
+    def creosote(self) -> None:
+        from netkit.services.creosote import CreosoteHandler, CreosoteListener, spew
+
+        self.section(
+            "2",
+            "How does a message longer than one datagram get across, and how does a "
+            "program send its log records to the listener?",
+        )
+        log = Recorder()
+        with CreosoteListener(log, port=0, quiet=False) as listener:
+            host, port = listener.address
+            self.step("listener", f"netkit creosote listen --port 0 on {host}:{port}", port=port)
+            words = " ".join(f"step {i}: x={i * i}" for i in range(1, 201))
+            message = f"traceback-sized message ({len(words)} bytes): {words}".encode()
+            sent = spew(message, host=host, port=port, chunk_size=1024)
+            self.step(
+                "spew",
+                f"netkit creosote spew: {sent.bytes} bytes sent as {sent.chunks} datagrams "
+                f"of at most 1024 bytes ({sent.datagram_bytes} bytes on the wire)",
+                bytes=sent.bytes,
+                chunks=sent.chunks,
+            )
+            got = log.wait_for(Message, timeout=5.0)[0]
+            self.step(
+                "listener",
+                f"collected one message of {got.bytes} bytes from {got.chunks} chunks: "
+                f"{truncate(escape(got.data), 60)!r}",
+                bytes=got.bytes,
+                chunks=got.chunks,
+            )
+            self.claim(
+                "a long message is spewed in chunks and collected whole by the listener",
+                got.data == message and sent.chunks > 1 and got.chunks == sent.chunks,
+                chunks=sent.chunks,
+            )
+            logger = logging.getLogger("netkit.demo")
+            logger.propagate = False
+            handler = CreosoteHandler(host, port)
+            logger.addHandler(handler)
+            try:
+                logger.warning("reached step %d of %d", 3, 5)
+            finally:
+                logger.removeHandler(handler)
+                handler.close()
+            record = log.wait_for(Message, n=2, timeout=5.0)[1]
+            self.step(
+                "logging",
+                "logging.getLogger().warning('reached step %d of %d', 3, 5) with "
+                f"CreosoteHandler -> listener shows {truncate(escape(record.data), 70)!r}",
+            )
+            self.claim(
+                "a Python logging call reaches the listener through CreosoteHandler",
+                b"reached step 3 of 5" in record.data,
+            )
+
+    # -- 3 -------------------------------------------------------------------------------
+    def tcp(self) -> None:
+        from netkit.services.tcp_time import TimeServer, get_time
+        from netkit.services.upper import UpperServer
+        from netkit.services.upper_client import LineClient
+
+        self.section(
+            "3",
+            "What does the time server send, and what does the line server do when a "
+            "client aborts in the middle of a session?",
+        )
+        results = {}
+        for protocol in ("daytime", "time"):
+            with TimeServer(Recorder(), port=0, protocol=protocol) as server:
+                host, port = server.address
+                got = get_time(host, port, protocol=protocol, timeout=2.0)
+                results[protocol] = got
+                raw = f"{got.rfc868} (seconds since 1900, 4 bytes)" if got.rfc868 else got.text
+                self.step(
+                    "client",
+                    f"netkit tcp-time get --protocol {protocol} --port {port}: {raw} "
+                    f"-> unix {got.unix}",
+                    protocol=protocol,
+                    unix=got.unix,
+                    text=got.text,
+                    zone=got.zone,
+                )
+        daytime, rfc868 = results["daytime"].unix, results["time"].unix
+        self.claim(
+            "daytime (RFC 867 text, like time.ctime()) and time (RFC 868 binary) tell the "
+            "same time",
+            daytime is not None and rfc868 is not None and abs(daytime - rfc868) <= 2,
+            daytime_unix=daytime,
+            rfc868_unix=rfc868,
+        )
+        log = Recorder()
+        with UpperServer(log, port=0, mode="thread") as server:
+            host, port = server.address
+            with LineClient(host, port, timeout=2.0) as client:
+                reply = client.exchange(b"spam and eggs")
+                client.finish()
+            self.step(
+                "client",
+                f"netkit upper-server send --port {port} 'spam and eggs' -> {escape(reply.data)!r}",
+            )
+            with socket.create_connection((host, port), timeout=2.0) as rude:
+                rude.sendall(b"half a line with no end")
+            gone = log.wait_for(Disconnected, n=2, timeout=5.0)[1]
+            self.step(
+                "server",
+                f"a client sent half a line and closed: the server logged "
+                f"'disconnect {gone.peer}: {gone.reason}' after {gone.lines} lines",
+                reason=gone.reason,
+            )
+            with LineClient(host, port, timeout=2.0) as client:
+                again = client.exchange(b"still there?")
+                client.finish()
+            self.step("client", f"next client: 'still there?' -> {escape(again.data)!r}")
+            self.claim(
+                "a client that aborts mid-session ends only its own session: the server "
+                "logs it and keeps serving",
+                gone.reason == "eof" and again.data == b"STILL THERE?",
+                reason=gone.reason,
+            )
+
+    # -- 4 -------------------------------------------------------------------------------
+    def _second_client_wait(self, mode: str, hold: float) -> tuple[float, float, list[str]]:
+        """First client holds its session for *hold* s; how long does a second one wait?
+
+        Returns the wait, how long the first stayed, and what the server logged
+        about waiting clients.
+        """
+        from netkit.services.upper import UpperServer
+        from netkit.services.upper_client import LineClient
+
+        log = Recorder()
+        with UpperServer(log, port=0, mode=mode) as server:
+            host, port = server.address
+            first = LineClient(host, port, timeout=5.0)
+            first.exchange(b"first")
+            waited: list[float] = []
+
+            def second() -> None:
+                started = time.monotonic()
+                with LineClient(host, port, timeout=5.0) as client:
+                    client.exchange(b"second")
+                    waited.append(time.monotonic() - started)
+                    client.finish()
+
+            thread = threading.Thread(target=second)
+            started = time.monotonic()
+            thread.start()
+            thread.join(hold)  # the first client keeps its session open this long
+            held = time.monotonic() - started
+            first.finish()
+            first.sock.close()
+            thread.join(5.0)
+        logged = [
+            f"{w.peer} waits, {w.queued} queued, while {w.serving} is served"
+            for w in log.of(ClientWaiting)
+        ]
+        return (waited[0] if waited else float("inf")), held, logged
+
+    def socketserver(self) -> None:
+        self.section(
+            "4",
+            "With TCPServer, what happens to a second client while the first is connected? "
+            "And with ThreadingMixIn?",
+        )
+        hold = 0.5
+        sync_wait, held, logged = self._second_client_wait("sync", hold)
+        for line in logged:
+            self.step("server", f"--mode sync logged: {line}")
+        self.step(
+            "client",
+            f"--mode sync: the first client stays {held:.2f} s; the second client's "
+            f"reply came after {sync_wait:.2f} s",
+            mode="sync",
+            waited_s=round(sync_wait, 3),
+        )
+        thread_wait, _, _ = self._second_client_wait("thread", hold)
+        self.step(
+            "client",
+            f"--mode thread: the second client's reply came after {thread_wait * 1000:.1f} ms",
+            mode="thread",
+            waited_s=round(thread_wait, 4),
+        )
+        self.claim(
+            "sync serves one client at a time: the second waits until the first leaves",
+            sync_wait >= held * 0.9,
+            waited_s=round(sync_wait, 3),
+            first_stayed_s=round(held, 3),
+        )
+        self.claim(
+            "thread serves both at once: the second is answered while the first is still connected",
+            thread_wait < held / 2,
+            waited_s=round(thread_wait, 4),
+        )
+
+    # -- 5 -------------------------------------------------------------------------------
+    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float]:
+        from netkit.services.upper import UpperServer
+        from netkit.services.upper_client import LineClient
+
+        counts = {"connections": 0, "requests": 0}
+        lock = threading.Lock()
+        with UpperServer(Recorder(), port=0, mode=mode, quiet=True) as server:
+            host, port = server.address
+            deadline = time.monotonic() + seconds
+
+            def work() -> None:
+                conns = reqs = 0
+                while time.monotonic() < deadline:
+                    with LineClient(host, port, timeout=5.0) as client:
+                        conns += 1
+                        for _ in range(50):
+                            client.exchange(b"ping")
+                            reqs += 1
+                            if time.monotonic() >= deadline:
+                                break
+                        client.finish()
+                with lock:
+                    counts["connections"] += conns
+                    counts["requests"] += reqs
+
+            started = time.monotonic()
+            threads = [threading.Thread(target=work) for _ in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(seconds + 10)
+            elapsed = time.monotonic() - started
+        return counts["connections"], counts["requests"], elapsed
+
+    def asynchronous(self) -> None:
+        from netkit.services.upper import can_fork
+
+        self.section(
+            "5",
+            "How do a thread per client, a process per client and one event loop compare?",
+        )
+        modes = ["thread", "fork", "async"] if can_fork() else ["thread", "async"]
+        rows: list[list[Any]] = []
+        for mode in modes:
+            conns, reqs, elapsed = self._measure(mode, self.seconds)
+            rate = reqs / elapsed if elapsed > 0 else 0.0
+            rows.append([mode, conns, reqs, round(rate)])
+            self.step(
+                "client",
+                f"--mode {mode}: 4 clients for {elapsed:.1f} s: {conns} connections, "
+                f"{reqs} requests, {rate:,.0f} requests/s",
+                mode=mode,
+                connections=conns,
+                requests=reqs,
+                requests_per_second=round(rate),
+            )
+        self.sink(
+            DemoTable(
+                exercise="5",
+                title="upper-server, 4 Python clients each, 50 lines per connection",
+                columns=["mode", "connections", "requests", "requests/s"],
+                rows=rows,
+                note=f"Measured just now on this machine, {self.seconds:g} s per mode, with the "
+                "clients in this same Python process; a figure for this machine at this "
+                "moment, not a benchmark (see benchmarks/ for that).",
+            )
+        )
+        self.claim(
+            "every mode speaks the same protocol and served every request",
+            all(r[2] > 0 for r in rows),
+        )
+
+    # -- addresses ---------------------------------------------------------------------------
+    def addresses(self) -> None:
+        import sys
+
+        from netkit.protocols import ipaddr
+        from netkit.services.resolve import resolve_system
+
+        self.section(
+            "addresses",
+            "What does a name resolve to, and how does an address look in network and "
+            "host byte order?",
+        )
+        found = resolve_system("localhost", timeout=5.0)
+        self.step(
+            "resolve",
+            f"netkit resolve localhost: canonical {escape(found.canonical)!r}, "
+            f"addresses {', '.join(found.addresses)}",
+            addresses=found.addresses,
+        )
+        parsed = ipaddr.parse_strict("192.168.1.1").address
+        packed = parsed.packed
+        host_value = ipaddr.host_order_integer(packed)
+        self.step(
+            "pack-ip",
+            f"netkit pack-ip 192.168.1.1: packed {packed.hex(' ')}, network-order integer "
+            f"{int(parsed)}, read in this {sys.byteorder}-endian machine's order "
+            f"{host_value}",
+            packed=packed.hex(),
+            integer=int(parsed),
+            host_order_integer=host_value,
+        )
+        self.claim(
+            "localhost resolves to a loopback address",
+            any(a.startswith("127.") or a == "::1" for a in found.addresses),
+        )
+        self.claim(
+            "network byte order is big-endian: 192.168.1.1 is c0 a8 01 01 on the wire, "
+            "and ntohl() of the host-order reading gives the address back",
+            packed == bytes([192, 168, 1, 1]) and socket.ntohl(host_value) == int(parsed),
+        )
+
+
+def run_demo(sink: Sink, exercises: list[str], seconds: float = 1.0) -> bool:
+    """Run *exercises* (keys of :data:`EXERCISES`); True when every claim held."""
+    return Demo(sink, seconds=seconds).run(exercises)
