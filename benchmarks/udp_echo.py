@@ -147,6 +147,7 @@ def main() -> None:
             f"server on CPU {args.server_cpu}, loadgen on CPU {args.load_cpu}"
         )
         print(f"netkit: {' '.join(netkit)}")
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print(f"{'conc':>5} {'C ref tx/s':>12} {'netkit tx/s':>12} {'ratio':>7}   per round")
         for conc in args.conc:
             ratios, refs, ours = [], [], []
@@ -164,6 +165,8 @@ def main() -> None:
                 f"{statistics.median(ratios):>7.2f}   {per}",
                 flush=True,
             )
+        print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        print("(other work on this machine makes single rounds noisy; compare the medians)")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def test_never_answers_its_own_address() -> None:
 def test_rate_limit_drops_and_counts() -> None:
     sink = Collector()
     with (
-        UdpEchoServer(sink, port=0, rate=3) as server,
+        UdpEchoServer(sink, port=0, rate=1) as server,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
     ):
         s.connect(server.address)
@@ -87,7 +87,7 @@ def test_rate_limit_drops_and_counts() -> None:
             s.send(b"%d" % i)
         sink.wait_for(Datagram, 10)
     assert server.counts["received"] == 10
-    assert 3 <= server.counts["replied"] < 10
+    assert 1 <= server.counts["replied"] < 10
     assert server.counts["dropped_rate"] == 10 - server.counts["replied"]
 
 

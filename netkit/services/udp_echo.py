@@ -136,7 +136,7 @@ class UdpEchoServer(Service):
                         reason = echo.DROP_RATE
                 if reason is not None:
                     dropped[reason] += 1
-                elif upper:
+                elif upper:  # echo.reply(upper=True), inlined: this is the hot loop
                     try:
                         sendto(view[:n].tobytes().upper(), addr)
                         replied += 1
