@@ -35,6 +35,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_dnsmasq(binary: str, tmp: Path, hosts: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start dnsmasq on a free loopback port; (process, "127.0.0.1:PORT") once it answers.
+
+    The port is free for UDP when chosen, but dnsmasq binds TCP on it too;
+    if that is taken it exits at once, and another port is tried (5 at most).
+    """
+    errors = []
+    for _attempt in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                f"--addn-hosts={hosts}",
+                f"--port={port}",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--user=root",
+                f"--pid-file={tmp / 'pid'}",
+                "--local=/test/",
+                f"--txt-record=esc.test,{ESC_TXT}",
+                "--mx-host=example.test,mail.example.test,10",
+                "--log-facility=-",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        # Wait for it to answer: each try is a query bounded by its own timeout.
+        for _ in range(50):
+            try:
+                resolve_dns("example.test", "127.0.0.1", port, version=4, timeout=0.2)
+                return proc, f"127.0.0.1:{port}"
+            except NetError:
+                if proc.poll() is not None:
+                    break
+        proc.kill()
+        _out, err = proc.communicate(timeout=5)
+        errors.append(err.decode(errors="replace").strip())
+    pytest.fail(f"dnsmasq did not start on a free port: {errors}")
+
+
 @pytest.fixture(scope="module")
 def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """dnsmasq on a loopback port, answering from a hosts file of the tests' own."""
@@ -42,48 +85,12 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("dnsmasq")
     hosts = tmp / "hosts"
     hosts.write_text(HOSTS)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            f"--addn-hosts={hosts}",
-            f"--port={port}",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--user=root",
-            f"--pid-file={tmp / 'pid'}",
-            "--local=/test/",
-            f"--txt-record=esc.test,{ESC_TXT}",
-            "--mx-host=example.test,mail.example.test,10",
-            "--log-facility=-",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    server = f"127.0.0.1:{port}"
+    proc, server = start_dnsmasq(binary, tmp, hosts)
     try:
-        # Wait for it to answer: each try is a query bounded by its own timeout.
-        for _ in range(50):
-            try:
-                resolve_dns("example.test", "127.0.0.1", port, version=4, timeout=0.2)
-                break
-            except NetError:
-                if proc.poll() is not None:
-                    break
-        else:
-            pytest.fail("dnsmasq did not answer within 10 s")
-        if proc.poll() is not None:
-            assert proc.stderr is not None
-            pytest.fail(f"dnsmasq exited: {proc.stderr.read().decode(errors='replace')}")
         yield server
     finally:
         proc.terminate()
-        proc.wait(timeout=5)
-        assert proc.stderr is not None
-        proc.stderr.close()
+        proc.communicate(timeout=5)
 
 
 # -- system resolver -------------------------------------------------------------
