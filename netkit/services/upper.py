@@ -398,13 +398,15 @@ class UpperServer(LoopService):
             self._run_accepting()
 
     def _stop(self, grace: float) -> None:
+        self.grace = grace
         self._stopping = True
         self.wake()
         if self._async_stop is not None:
             self._async_stop()
         self.join(grace + 3.0)
+        deadline = time.monotonic() + 1.0
         for t in list(self._threads):
-            t.join(0.5)
+            t.join(max(deadline - time.monotonic(), 0.0))
         if self._sock is not None:
             self._sock.close()
         self.close_wake()
@@ -830,7 +832,9 @@ class UpperServer(LoopService):
                         self.drain_wake()
                     elif key.fileobj is sock:
                         error = self._sync_accept(sock, waiting, session)
-                        if error is not None:
+                        if error is None:
+                            backoff.ok()
+                        else:
                             delay = backoff.hit()
                             self.emit(resource_notice(error, delay))
                             sel.unregister(sock)
@@ -863,7 +867,8 @@ class UpperServer(LoopService):
                 finish("server stopping")
             for conn, _peer in waiting:
                 _close(conn)
-            self.bump("closed_waiting", len(waiting)) if waiting else None
+            if waiting:
+                self.bump("closed_waiting", len(waiting))
 
     def _sync_accept(
         self,
