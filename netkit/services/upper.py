@@ -149,9 +149,12 @@ def serve_blocking(
     conn.setblocking(True)
     set_io_timeouts(conn, idle_timeout)
     recv = conn.recv
+    sendall = conn.sendall
+    framer = session.framer
+    fast_max = framer.max_line + 1 if session.on_line is None else -1
     while True:
         if idle_flag is not None:
-            idle_flag[0] = session.idle
+            idle_flag[0] = framer.pending == 0
         try:
             data = recv(RECV_SIZE)
         except BlockingIOError:
@@ -165,6 +168,19 @@ def serve_blocking(
                 idle_flag[0] = False
         if not data:
             return "server stopping" if stopping() else "eof"
+        n = len(data)
+        if 2 < n <= fast_max and data.find(b"\n") == n - 1 and framer.pending == 0:
+            # one whole line and nothing to log: the common case, kept short
+            session.lines += 1
+            try:
+                sendall(data.upper())
+            except BlockingIOError:
+                return "idle timeout"
+            except OSError:
+                return "reset"
+            if stopping():
+                return "server stopping"
+            continue
         reply, end = session.receive(data)
         if reply:
             try:
