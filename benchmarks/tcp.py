@@ -133,6 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--quick", action="store_true", help="only the workloads with goals")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="paired runs per row; the median ratio is shown"
+    )
     opts = parser.parse_args()
 
     import importlib.util
@@ -154,13 +157,17 @@ def main() -> None:
             # each netkit run is paired with a C reference run just before it:
             # other load on the machine drifts, adjacent runs see about the same
             for mode in modes:
-                base = run_one([str(ref), refmode], workload, conc)
                 if mode == "tcp-time":
                     argv = [*NETKIT, "tcp-time", "serve", "--quiet", "--port"]
                 else:
                     argv = netkit_upper(mode)
-                got = run_one(argv, workload, conc)
-                ratio = got["tps"] / base["tps"] if base["tps"] else 0.0
+                pairs = []
+                for _ in range(opts.repeat):
+                    b = run_one([str(ref), refmode], workload, conc)
+                    g = run_one(argv, workload, conc)
+                    pairs.append((g["tps"] / b["tps"] if b["tps"] else 0.0, b, g))
+                pairs.sort(key=lambda p: p[0])
+                ratio, base, got = pairs[len(pairs) // 2]  # the median pair
                 rows.append((workload, conc, mode, base["tps"], got["tps"], got))
                 extra = ""
                 if got.get("errors"):

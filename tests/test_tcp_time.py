@@ -302,3 +302,11 @@ def test_summary_event_type() -> None:
     server = TimeServer(events, port=0).start()
     server.stop()
     assert isinstance(server.summary(), Summary)
+
+
+def test_ipv6_tcp_and_udp() -> None:
+    for udp in (False, True):
+        with TimeServer(Events(), host="::1", port=0, protocol="time", udp=udp) as srv:
+            got = get_time("::1", srv.address[1], protocol="time", udp=udp, version=6, timeout=5)
+        assert got.server.startswith("[::1]:")
+        assert got.offset_seconds is not None and abs(got.offset_seconds) < 5

@@ -356,3 +356,20 @@ def test_process_200_idle_connections_and_no_zombies(mode: str) -> None:
         assert zombies(srv.proc.pid) == []
         code, _out, _err = srv.stop()
     assert code == 0
+
+
+@pytest.mark.interop
+def test_socat_as_udp_client() -> None:
+    socat = peer("socat")
+    with serve("--udp") as srv:
+        out = subprocess.run(
+            [socat, "-t1", "-", f"UDP:127.0.0.1:{srv.port}"],
+            input=b"datagram one\n",
+            capture_output=True,
+            timeout=20,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"DATAGRAM ONE\n"
+        event = srv.next_event()
+        assert event["event"] == "datagram" and event["text"] == "datagram one\n"
+        assert srv.stop()[0] == 0

@@ -76,6 +76,13 @@ class LoopService(Service):
         os.set_blocking(self._wake_w, False)
         self._thread: threading.Thread | None = None
 
+    def start(self) -> Service:
+        try:
+            return super().start()
+        except BaseException:
+            self.close_wake()  # a failed start (address in use, ...) leaks nothing
+            raise
+
     def wake(self) -> None:
         try:
             os.write(self._wake_w, b"x")

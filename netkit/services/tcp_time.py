@@ -117,7 +117,9 @@ class TimeServer(LoopService):
                 if self.stop_requested or not listening:
                     continue
                 error = serve()
-                if error is not None:
+                if error is None:
+                    backoff.ok()
+                else:
                     delay = backoff.hit()
                     self.emit(resource_notice(error, delay))
                     sel.unregister(self._sock)

@@ -149,9 +149,12 @@ def serve_blocking(
     conn.setblocking(True)
     set_io_timeouts(conn, idle_timeout)
     recv = conn.recv
+    sendall = conn.sendall
+    framer = session.framer
+    fast_max = framer.max_line + 1 if session.on_line is None else -1
     while True:
         if idle_flag is not None:
-            idle_flag[0] = session.idle
+            idle_flag[0] = framer.pending == 0
         try:
             data = recv(RECV_SIZE)
         except BlockingIOError:
@@ -165,6 +168,19 @@ def serve_blocking(
                 idle_flag[0] = False
         if not data:
             return "server stopping" if stopping() else "eof"
+        n = len(data)
+        if 2 < n <= fast_max and data.find(b"\n") == n - 1 and framer.pending == 0:
+            # one whole line and nothing to log: the common case, kept short
+            session.lines += 1
+            try:
+                sendall(data.upper())
+            except BlockingIOError:
+                return "idle timeout"
+            except OSError:
+                return "reset"
+            if stopping():
+                return "server stopping"
+            continue
         reply, end = session.receive(data)
         if reply:
             try:
@@ -398,13 +414,15 @@ class UpperServer(LoopService):
             self._run_accepting()
 
     def _stop(self, grace: float) -> None:
+        self.grace = grace
         self._stopping = True
         self.wake()
         if self._async_stop is not None:
             self._async_stop()
         self.join(grace + 3.0)
+        deadline = time.monotonic() + 1.0
         for t in list(self._threads):
-            t.join(0.5)
+            t.join(max(deadline - time.monotonic(), 0.0))
         if self._sock is not None:
             self._sock.close()
         self.close_wake()
@@ -830,7 +848,9 @@ class UpperServer(LoopService):
                         self.drain_wake()
                     elif key.fileobj is sock:
                         error = self._sync_accept(sock, waiting, session)
-                        if error is not None:
+                        if error is None:
+                            backoff.ok()
+                        else:
                             delay = backoff.hit()
                             self.emit(resource_notice(error, delay))
                             sel.unregister(sock)
@@ -863,7 +883,8 @@ class UpperServer(LoopService):
                 finish("server stopping")
             for conn, _peer in waiting:
                 _close(conn)
-            self.bump("closed_waiting", len(waiting)) if waiting else None
+            if waiting:
+                self.bump("closed_waiting", len(waiting))
 
     def _sync_accept(
         self,
