@@ -256,8 +256,8 @@ class UpperDatagram(Event):
 
     event: ClassVar[str] = "datagram"
     peer: str
+    size: int
     data: bytes
-    length: int
 
 
 @dataclass(frozen=True)

@@ -453,7 +453,7 @@ class UpperServer(LoopService):
                             self.emit(Notice("warning", net.describe_error(exc, "reply")))
                     self.bump("datagrams")
                     if not self.quiet:
-                        self.emit(UpperDatagram(net.format_peer(addr), data, len(data)))
+                        self.emit(UpperDatagram(net.format_peer(addr), len(data), data))
                     self.handled()
 
     # -- accept loop shared by thread and fork ----------------------------------
