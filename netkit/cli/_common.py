@@ -174,18 +174,18 @@ def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer
 @contextmanager
 def failures() -> Iterator[None]:
     """Turn an expected failure into click's one-line ``Error: ...`` and exit 1."""
-    from netkit import net
-
     try:
         yield
-    except net.NetError as exc:
-        raise click.ClickException(str(exc)) from None
-    except net.UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except BrokenPipeError:
+    except Exception as exc:
+        from netkit import net  # only on the error path: keeps start-up light
+
+        if isinstance(exc, net.NetError):
+            raise click.ClickException(str(exc)) from None
+        if isinstance(exc, net.UsageError):
+            raise click.UsageError(str(exc)) from None
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise click.ClickException(net.describe_error(exc)) from None
         raise
-    except OSError as exc:
-        raise click.ClickException(net.describe_error(exc)) from None
 
 
 def handle_failures(f: F) -> F:

@@ -33,6 +33,19 @@ def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Han
     return register
 
 
+# Handlers for the services' events live in these modules; they are imported
+# the first time an event without a handler here arrives, so a command that
+# only prints a result (pack-ip, resolve) does not pay for them.
+_PLUGINS = ("netkit.render.dgram", "netkit.render.stream", "netkit.render.demo")
+
+
+def _load_plugins() -> None:
+    import importlib
+
+    for name in _PLUGINS:
+        importlib.import_module(name)
+
+
 def _console(*, stderr: bool, no_color: bool) -> Console:
     # --no-color / NO_COLOR: no escape sequences at all, bold and dim included
     plain = no_color or bool(os.environ.get("NO_COLOR"))
@@ -53,7 +66,10 @@ class HumanRenderer:
         self.quiet = quiet
 
     def __call__(self, event: Event) -> None:
-        handler = _HANDLERS.get(type(event), _generic)
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            _load_plugins()
+            handler = _HANDLERS.get(type(event), _generic)
         handler(self, event)
 
     def close(self) -> None:
@@ -214,8 +230,3 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
     if ev.fqdn:
         grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
     grid.print(r.out)
-
-
-from netkit.render import demo as _demo  # noqa: E402, F401
-from netkit.render import dgram as _dgram  # noqa: E402, F401
-from netkit.render import stream as _stream  # noqa: E402, F401
