@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 from typing import TextIO
 
-from netkit.events import IncompleteMessage, Listening, Message, Sink, Spewed
+from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink, Spewed
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
@@ -31,6 +31,7 @@ from netkit.net import (
     describe_error,
     format_host,
     format_peer,
+    udp_drops,
 )
 from netkit.protocols import creosote, syslog
 from netkit.protocols.text import escape
@@ -41,6 +42,7 @@ DEFAULT_CHUNK_SIZE = 1024
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
 _DRAIN_SECONDS = 2.0  # on SIGTERM/SIGINT, read what is queued for at most this long
+LOG_CHECK_SECONDS = 0.5  # how often the log path is checked for a rotation (inode change)
 
 
 def _now() -> str:
@@ -130,12 +132,16 @@ class CreosoteListener(Service):
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._log: TextIO | None = None
+        self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
+        self._log_error: str | None = None  # the first write error: reported once
+        self._reopen = threading.Event()
+        self._next_log_check = 0.0
         self._thread: threading.Thread | None = None
 
     def _start(self) -> tuple[str, int]:
         if self.logfile is not None:
-            self._log = open_logfile(self.logfile)  # refused before listening
+            self._set_log(open_logfile(self.logfile))  # refused before listening
         try:
             sock = bind_socket(
                 self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
@@ -172,6 +178,8 @@ class CreosoteListener(Service):
                     sel.select(wait)
                     if self.stop_requested:
                         break
+                    self._drain(wake)
+                    self._check_log()
                     self._read(sock, buf, _BATCH)
                     for inc in self.reassembler.expire(time.monotonic()):
                         self._incomplete(inc)
@@ -181,10 +189,36 @@ class CreosoteListener(Service):
                     self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
                 for inc in self.reassembler.flush("stopped"):
                     self._incomplete(inc)
+                self._report_drops(sock)
             except Exception as exc:  # never die silently: the command exits 1 with it
                 self.fail(describe_error(exc, "listener failed"))
             finally:
                 self._close_log()
+
+    @staticmethod
+    def _drain(wake: socket.socket) -> None:
+        for _ in range(64):  # bounded: a few wake-up bytes (SIGHUP) at most
+            try:
+                if not wake.recv(64):
+                    return
+            except (BlockingIOError, InterruptedError):
+                return
+
+    def _report_drops(self, sock: socket.socket) -> None:
+        """Put the kernel's count of datagrams dropped for this socket in the summary."""
+        drops = udp_drops(sock)
+        if drops is None:
+            return
+        self.bump("kernel_drops", drops)
+        if drops:
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"the kernel dropped {drops} datagrams for this listener (receive "
+                    "buffer full: they came faster than it could read them); they are not "
+                    "shown or logged",
+                )
+            )
 
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
@@ -260,14 +294,76 @@ class CreosoteListener(Service):
             )
 
     # -- log file ------------------------------------------------------------
+    def _set_log(self, log: TextIO) -> None:
+        st = os.fstat(log.fileno())
+        self._log, self._log_id = log, (st.st_dev, st.st_ino)
+
+    def reopen_log(self) -> None:
+        """Reopen the log file at its path (SIGHUP; safe from a signal handler)."""
+        self._reopen.set()
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"h")
+            except OSError:
+                pass  # full or closed: the flag is seen at the next wake-up anyway
+
+    def _check_log(self) -> None:
+        """Reopen the log file after SIGHUP, or when its path now names another file.
+
+        ``mv debug.log debug.log.1`` (logrotate) leaves the listener writing to
+        debug.log.1 until this notices, within :data:`LOG_CHECK_SECONDS` of
+        the next message: then what was buffered goes to the old file and the
+        next line to a new debug.log, so nothing is lost or written twice.
+        """
+        path = self.logfile
+        if path is None or self._log is None:
+            return
+        now = time.monotonic()
+        if not self._reopen.is_set() and now < self._next_log_check:
+            return
+        self._next_log_check = now + LOG_CHECK_SECONDS
+        asked = self._reopen.is_set()
+        self._reopen.clear()
+        try:
+            st = os.stat(path)
+            moved = (st.st_dev, st.st_ino) != self._log_id
+        except FileNotFoundError:
+            moved = True
+        except OSError:
+            moved = False
+        if not (moved or asked):
+            return
+        try:
+            new = open_logfile(path)
+        except NetError as exc:
+            self.emit(Notice(level="warning", message=f"{exc}; still writing to the old file"))
+            return
+        with self._log_lock:
+            old = self._log
+            if old is None:  # a write failed meanwhile
+                new.close()
+                return
+            try:
+                old.flush()
+            except OSError as exc:
+                new.close()
+                self._log_failed(exc)
+                return
+            self._set_log(new)
+        old.close()
+        self.bump("log_reopened")
+
     def _write(self, line: str) -> None:
         with self._log_lock:
             if self._log is None:
+                if self._log_error is not None:
+                    self.bump("not_logged")
                 return
             try:
                 self._log.write(line)
             except OSError as exc:
                 self._log_failed(exc)
+                self.bump("not_logged")
                 return
         self.bump("logged")
 
@@ -281,8 +377,18 @@ class CreosoteListener(Service):
                 self._log_failed(exc)
 
     def _log_failed(self, exc: OSError) -> None:
-        # called with _log_lock held
-        self.fail(describe_error(exc, f"cannot write to log file {self.logfile}"))
+        """A write failed (disk full): say so once, stop logging, keep showing messages.
+
+        Called with ``_log_lock`` held.  The command exits 1 at the end.
+        """
+        if self._log_error is None:
+            self._log_error = describe_error(exc, f"cannot write to log file {self.logfile}")
+            self.emit(
+                Notice(
+                    level="error",
+                    message=f"{self._log_error}; messages are still shown but no longer logged",
+                )
+            )
         log, self._log = self._log, None
         if log is not None:
             try:
@@ -313,6 +419,9 @@ class CreosoteListener(Service):
         if self._thread is not None:
             self._thread.join(max(grace, 5.0))
         self._close_log()
+        if self._log_error is not None and self.failure is None:
+            # reported when it happened; the exit status says so too (exit 1)
+            self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
