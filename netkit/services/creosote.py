@@ -19,7 +19,6 @@ import stat
 import threading
 import time
 from datetime import datetime
-from typing import TextIO
 
 from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink, Spewed
 from netkit.net import (
@@ -41,6 +40,7 @@ DEFAULT_PORT = 7739
 DEFAULT_CHUNK_SIZE = 1024
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
+LOG_BUFFER = 1 << 16  # bytes of whole lines the log file collects before a write
 _DRAIN_SECONDS = 2.0  # on SIGTERM/SIGINT, read what is queued for at most this long
 LOG_CHECK_SECONDS = 0.5  # how often the log path is checked for a rotation (inode change)
 
@@ -57,7 +57,7 @@ def new_message_id() -> str:
 # log file
 
 
-def open_logfile(path: str) -> TextIO:
+def open_logfile(path: str) -> LineLog:
     """Open *path* for appending; refuse a symlink, FIFO, directory or device.
 
     ``O_NOFOLLOW`` and an ``fstat`` of what was opened make the check hold
@@ -91,7 +91,68 @@ def open_logfile(path: str) -> TextIO:
         os.close(fd)
         raise refuse("is not a regular file")
     os.set_blocking(fd, True)
-    return open(fd, "a", encoding="utf-8", newline="\n", buffering=1 << 16)
+    return LineLog(fd)
+
+
+class LineLog:
+    """An append-only log file that only ever writes whole lines.
+
+    Complete lines are collected and handed to ``write(2)`` together
+    (``O_APPEND``), at most :data:`LOG_BUFFER` bytes at a time (a longer
+    line on its own), so a ``kill -9`` between two writes leaves whole lines
+    on disk.  When the disk fills in the middle of a write, the file is cut
+    back to its last whole line (a buffered text file leaves half a line
+    there), and :attr:`lines_written` says how many lines are on disk.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._lines: list[bytes] = []
+        self._size = 0
+        self.lines_written = 0  # whole lines on disk
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("log file closed")
+        return self._fd
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8", "surrogateescape")
+        if self._size + len(data) > LOG_BUFFER:
+            self.flush()
+        self._lines.append(data)
+        self._size += len(data)
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = b"".join(self._lines)
+        count = len(self._lines)
+        self._lines, self._size = [], 0
+        fd = self.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        done = 0
+        try:
+            while done < len(data):  # a regular file takes it all unless the disk is full
+                done += os.write(fd, data[done:])
+        except OSError:
+            # disk full after part of it: cut the file back to its last whole line
+            # (only when nobody else wrote to it meanwhile)
+            keep = data.rfind(b"\n", 0, done) + 1
+            try:
+                if os.fstat(fd).st_size == start + done:
+                    os.ftruncate(fd, start + keep)
+            except OSError:
+                pass
+            self.lines_written += data.count(b"\n", 0, keep)
+            raise
+        self.lines_written += count
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            self._lines, self._size = [], 0
+            os.close(fd)
 
 
 def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
@@ -131,10 +192,11 @@ class CreosoteListener(Service):
         self._sock: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        self._log: TextIO | None = None
+        self._log: LineLog | None = None
         self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
         self._log_error: str | None = None  # the first write error: reported once
+        self._lines_logged = 0  # whole lines on disk in log files already closed
         self._reopen = threading.Event()
         self._next_log_check = 0.0
         self._thread: threading.Thread | None = None
@@ -294,7 +356,7 @@ class CreosoteListener(Service):
             )
 
     # -- log file ------------------------------------------------------------
-    def _set_log(self, log: TextIO) -> None:
+    def _set_log(self, log: LineLog) -> None:
         st = os.fstat(log.fileno())
         self._log, self._log_id = log, (st.st_dev, st.st_ino)
 
@@ -350,22 +412,19 @@ class CreosoteListener(Service):
                 self._log_failed(exc)
                 return
             self._set_log(new)
-        old.close()
+        self._retire(old)
         self.bump("log_reopened")
+        why = "SIGHUP" if asked else "the file was moved away"
+        self.emit(Notice(level="info", message=f"log file {path} reopened ({why})"))
 
     def _write(self, line: str) -> None:
         with self._log_lock:
             if self._log is None:
-                if self._log_error is not None:
-                    self.bump("not_logged")
                 return
             try:
                 self._log.write(line)
             except OSError as exc:
                 self._log_failed(exc)
-                self.bump("not_logged")
-                return
-        self.bump("logged")
 
     def _flush_log(self) -> None:
         with self._log_lock:
@@ -391,10 +450,15 @@ class CreosoteListener(Service):
             )
         log, self._log = self._log, None
         if log is not None:
-            try:
-                log.close()
-            except OSError:
-                pass  # the buffered lines failed already: reported above
+            self._retire(log)
+
+    def _retire(self, log: LineLog) -> None:
+        """Close a log file (its unwritten lines are lost) and count its lines."""
+        self._lines_logged += log.lines_written
+        try:
+            log.close()
+        except OSError:
+            pass  # a write failed already: reported
 
     def _close_log(self) -> None:
         with self._log_lock:
@@ -408,7 +472,7 @@ class CreosoteListener(Service):
                 self._log_failed(exc)
                 return
             self._log = None
-            log.close()
+            self._retire(log)
 
     def _stop(self, grace: float) -> None:
         if self._wake_w is not None:
@@ -419,6 +483,12 @@ class CreosoteListener(Service):
         if self._thread is not None:
             self._thread.join(max(grace, 5.0))
         self._close_log()
+        if self.logfile is not None:
+            with self._counts_lock:  # lines on disk, and the messages that are not
+                records = self.counts["messages"] + self.counts["incomplete"]
+                self.counts["logged"] = self._lines_logged
+                if records > self._lines_logged:
+                    self.counts["not_logged"] = records - self._lines_logged
         if self._log_error is not None and self.failure is None:
             # reported when it happened; the exit status says so too (exit 1)
             self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"

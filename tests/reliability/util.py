@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
+import select
 import socket
 import struct
 import subprocess
-from collections.abc import Iterator
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from tests.helpers import NETKIT, env, read_line
 
@@ -123,3 +127,120 @@ class HumanServer:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate(timeout=5)
+
+
+def rcvbuf_errors() -> int:
+    """The kernel's count of UDP datagrams dropped for a full receive buffer.
+
+    For every socket of the calling thread's network namespace (see
+    :func:`in_private_netns`).
+    """
+    with open("/proc/thread-self/net/snmp", encoding="ascii") as f:
+        udp = [line.split() for line in f if line.startswith("Udp:")]
+    header, values = udp[0], udp[1]
+    return int(values[header.index("RcvbufErrors")])
+
+
+class Paced:
+    """Send datagrams to a listener no faster than it reports them (a window in flight).
+
+    Progress is the listener's own output: one line on *progress* (its stdout)
+    per message.  Waiting is a ``select`` on its pipes with a timeout, never
+    a sleep; what it writes on stderr is kept in :attr:`err`.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, window: int = 2000) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self.out_fd, self.err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        for fd in (self.out_fd, self.err_fd):
+            os.set_blocking(fd, False)
+        self.window = window
+        self.sent = self.seen = 0
+        self.err = b""
+        self.tail = b""  # the end of stdout (the summary, once it stops)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect(("127.0.0.1", port))
+
+    def send(self, payloads: Iterable[bytes]) -> None:
+        for data in payloads:
+            while self.sent - self.seen >= self.window:
+                self.wait()
+            self.sock.send(data)
+            self.sent += 1
+
+    def wait(self, timeout: float = 10) -> None:
+        """Wait until the listener writes something; TimeoutError if it does not."""
+        ready, _, _ = select.select([self.out_fd, self.err_fd], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"listener silent for {timeout} s ({self.seen} of {self.sent})")
+        self.read()
+
+    def read(self) -> None:
+        for _ in range(64):  # bounded: drain what is there now
+            got = False
+            try:
+                chunk = os.read(self.out_fd, 1 << 20)
+                if chunk:
+                    got = True
+                    self.seen += chunk.count(b"\n")
+                    self.tail = (self.tail + chunk)[-4096:]
+            except BlockingIOError:
+                pass
+            try:
+                chunk = os.read(self.err_fd, 1 << 16)
+                if chunk:
+                    got = True
+                    self.err += chunk
+            except BlockingIOError:
+                pass
+            if not got:
+                return
+
+    def drain(self, timeout: float = 30) -> None:
+        """Wait until the listener reported every message sent so far."""
+        deadline = time.monotonic() + timeout
+        while self.seen < self.sent:
+            self.wait(max(0.0, deadline - time.monotonic()) or 0.001)
+
+    def wait_for_err(self, text: bytes, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.err:
+            self.wait(max(0.0, deadline - time.monotonic()) or 0.001)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
+
+
+def in_private_netns(fn: Callable[[], T], timeout: float = 100) -> T:
+    """Run *fn* in a thread with a network namespace of its own (root), loopback up.
+
+    Sockets it creates and processes it starts live there, and its
+    ``/proc/thread-self/net/snmp`` counts only them: what other programs on
+    this machine do to the UDP counters cannot disturb a measurement.  The
+    namespace goes away with the thread and what it started.
+    """
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+            result.append(fn())
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=body, name="private-netns")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError(f"still running after {timeout} s in its namespace")
+    if error:
+        raise error[0]
+    return result[0]
