@@ -18,10 +18,8 @@ from typing import Any, TypeVar
 
 from tests.helpers import NETKIT, env, read_line
 
-# what must never reach a terminal or a log file raw
-ESC = "\x1b"
-C1 = [chr(c) for c in range(0x80, 0xA0)]
-BIDI = [chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]]
+# what must never reach a terminal or a log file raw: C0 controls but newline and tab
+# (ESC, NUL, CR, ...), DEL, C1, and the bidi embedding / override / isolate controls
 RAW_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -149,24 +147,46 @@ class Paced:
     a sleep; what it writes on stderr is kept in :attr:`err`.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, window: int = 2000) -> None:
+    # what a datagram costs in a receive buffer besides its payload (sk_buff and slack)
+    OVERHEAD = 1024
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        port: int,
+        window: int = 2000,
+        keep: bool = False,
+        window_bytes: int | None = None,
+    ) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         self.out_fd, self.err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         for fd in (self.out_fd, self.err_fd):
             os.set_blocking(fd, False)
         self.window = window
+        self.window_bytes = window_bytes
+        self.cost = [0]  # with window_bytes: buffer cost of the first i datagrams sent
         self.sent = self.seen = 0
         self.err = b""
         self.tail = b""  # the end of stdout (the summary, once it stops)
+        self.keep = keep
+        self.out = bytearray()  # all of stdout, with keep
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect(("127.0.0.1", port))
 
     def send(self, payloads: Iterable[bytes]) -> None:
         for data in payloads:
-            while self.sent - self.seen >= self.window:
+            while self.sent - self.seen >= self.window or self._too_many_bytes(len(data)):
                 self.wait()
             self.sock.send(data)
             self.sent += 1
+            if self.window_bytes is not None:
+                self.cost.append(self.cost[-1] + len(data) + self.OVERHEAD)
+
+    def _too_many_bytes(self, size: int) -> bool:
+        if self.window_bytes is None or self.seen >= self.sent:
+            return False
+        in_flight = self.cost[self.sent] - self.cost[min(self.seen, self.sent)]
+        return in_flight + size + self.OVERHEAD > self.window_bytes
 
     def wait(self, timeout: float = 10) -> None:
         """Wait until the listener writes something; TimeoutError if it does not."""
@@ -184,6 +204,8 @@ class Paced:
                     got = True
                     self.seen += chunk.count(b"\n")
                     self.tail = (self.tail + chunk)[-4096:]
+                    if self.keep:
+                        self.out += chunk
             except BlockingIOError:
                 pass
             try:
@@ -196,7 +218,7 @@ class Paced:
             if not got:
                 return
 
-    def drain(self, timeout: float = 30) -> None:
+    def drain(self, timeout: float = 10) -> None:
         """Wait until the listener reported every message sent so far."""
         deadline = time.monotonic() + timeout
         while self.seen < self.sent:
