@@ -198,6 +198,7 @@ class CreosoteListener(Service):
         self._log_error: str | None = None  # the first write error: reported once
         self._lines_logged = 0  # whole lines on disk in log files already closed
         self._reopen = threading.Event()
+        self._reopen_failed = False
         self._next_log_check = 0.0
         self._thread: threading.Thread | None = None
 
@@ -398,8 +399,11 @@ class CreosoteListener(Service):
         try:
             new = open_logfile(path)
         except NetError as exc:
-            self.emit(Notice(level="warning", message=f"{exc}; still writing to the old file"))
+            if not self._reopen_failed:  # once, not every half second
+                self._reopen_failed = True
+                self.emit(Notice(level="warning", message=f"{exc}; still writing to the old file"))
             return
+        self._reopen_failed = False
         with self._log_lock:
             old = self._log
             if old is None:  # a write failed meanwhile

@@ -147,6 +147,37 @@ def test_mv_log_during_stream_then_sighup_every_record_once(tmp_path: Path) -> N
     assert summary_of(out)["log_reopened"] == 2
 
 
+def test_rotated_path_refused_warns_once_keeps_every_record(tmp_path: Path) -> None:
+    """mv log away and put a directory there: 1 warning in 1.5 s, every record in the old file."""
+    log = tmp_path / "debug.log"
+    with Server("creosote", "listen", "--port", "0", "--json", "--logfile", str(log)) as srv:
+        pace = Paced(srv.proc, srv.port, window=500)
+        try:
+            pace.send(b"msg %06d " % i for i in range(1000))
+            os.rename(log, tmp_path / "debug.log.1")
+            log.mkdir()  # the new file cannot be opened there
+            deadline = time.monotonic() + 10
+            seen_at: float | None = None
+            for _ in range(10_000):  # bounded: 10,000 × 20 datagrams, 10 s
+                now = time.monotonic()
+                if b"is a directory" in pace.err and seen_at is None:
+                    seen_at = now
+                if (seen_at is not None and now > seen_at + 1.5) or now > deadline:
+                    break
+                start = pace.sent
+                pace.send(b"msg %06d " % i for i in range(start, start + 20))
+                pace.read()
+            pace.drain()
+            sent = pace.sent
+        finally:
+            pace.close()
+        code, _out, err = srv.stop()
+    assert code == 0, err
+    assert seen_at is not None, pace.err
+    assert (pace.err + err).count(b"is a directory") == 1
+    assert _records(tmp_path / "debug.log.1") == list(range(sent))
+
+
 def test_flood_past_receive_buffer_summary_reports_kernel_drops() -> None:
     """50,000 × 1400 B at full speed: read + kernel_drops = 50,000; drops = RcvbufErrors delta."""
     n = 50_000
