@@ -82,15 +82,24 @@ def open_logfile(path: str) -> LineLog:
             raise refuse("is a directory")
         if not stat.S_ISREG(st.st_mode):
             raise refuse("is not a regular file")
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         raise NetError(describe_error(exc, f"cannot open log file {path}")) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise refuse("is not a regular file")
     os.set_blocking(fd, True)
+    try:
+        if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+            # the last line was cut short (a kill -9 can stop write(2) at a page
+            # boundary): end it, so the next record starts a line of its own
+            os.write(fd, b"\n")
+    except OSError as exc:
+        os.close(fd)
+        raise NetError(describe_error(exc, f"cannot write to log file {path}")) from exc
     return LineLog(fd)
 
 
@@ -100,9 +109,12 @@ class LineLog:
     Complete lines are collected and handed to ``write(2)`` together
     (``O_APPEND``), at most :data:`LOG_BUFFER` bytes at a time (a longer
     line on its own), so a ``kill -9`` between two writes leaves whole lines
-    on disk.  When the disk fills in the middle of a write, the file is cut
-    back to its last whole line (a buffered text file leaves half a line
-    there), and :attr:`lines_written` says how many lines are on disk.
+    on disk.  (The kernel itself may stop a ``write(2)`` of several pages at
+    a page boundary when SIGKILL arrives during it; :func:`open_logfile` ends
+    such a cut line when the file is opened again.)  When the disk fills in
+    the middle of a write, the file is cut back to its last whole line (a
+    buffered text file leaves half a line there), and :attr:`lines_written`
+    says how many lines are on disk.
     """
 
     def __init__(self, fd: int) -> None:

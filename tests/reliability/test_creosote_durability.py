@@ -31,9 +31,13 @@ from tests.reliability.util import (
 LINE_RE = re.compile(rb"^\S+ 127\.0\.0\.1:\d+ msg (\d{6}) ((?:\\x1b\[31m)*)\n$")
 
 
-def _records(path: Path) -> list[int]:
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _records(path: Path, data: bytes | None = None) -> list[int]:
     """Message numbers of the log's lines, each checked whole; AssertionError on a torn one."""
-    data = path.read_bytes() if path.exists() else b""
+    if data is None:
+        data = path.read_bytes() if path.exists() else b""
     assert data == b"" or data.endswith(b"\n"), f"torn last line in {path}: {data[-200:]!r}"
     numbers = []
     for line in data.splitlines(keepends=True):
@@ -79,9 +83,18 @@ def test_hundred_thousand_datagrams_no_kernel_drops_then_sigterm_exactly_100000(
 
 @pytest.mark.timeout(120)
 def test_sigkill_at_a_random_moment_20_runs_no_torn_line(tmp_path: Path) -> None:
-    """20 runs, kill -9 after a random number of datagrams: 0 torn lines on disk."""
+    """20 runs, kill -9 after a random number of datagrams: 0 lines torn by the listener.
+
+    The listener hands only whole lines to write(2).  The kernel can still
+    stop one write(2) of several pages at a page boundary when SIGKILL
+    arrives in the middle of it (seen here: about 1 kill in 100, both cores busy);
+    no program can prevent that, so such a cut is counted and reported, and
+    told apart by where it ends: exactly on a page boundary.  Anything else
+    not ending in a newline fails the test.  Opening the file again ends
+    the cut line, so the next record starts a line of its own.
+    """
     rng = random.Random(6)
-    cut_short = 0
+    cut_short = kernel_cuts = 0
     for run_no in range(20):
         log = tmp_path / f"run{run_no}.log"
         with Server(
@@ -95,11 +108,41 @@ def test_sigkill_at_a_random_moment_20_runs_no_torn_line(tmp_path: Path) -> None
                     s.send(b"msg %06d " % i + b"\x1b[31m" * rng.choice((0, 3, 100, 600)))
             srv.proc.kill()  # while it is still reading and writing
             srv.proc.communicate(timeout=10)
-        numbers = _records(log)  # every line whole
+        data = log.read_bytes() if log.exists() else b""
+        if data and not data.endswith(b"\n"):
+            assert len(data) % PAGE == 0, f"torn by the listener: {data[-200:]!r}"
+            kernel_cuts += 1
+            _reopen_ends_cut_line(log)
+            data = data[: data.rfind(b"\n") + 1]
+        numbers = _records(log, data)  # every line whole
         assert numbers == list(range(len(numbers)))  # and none lost in between
         cut_short += len(numbers) < sent
-    print(f"{cut_short} of 20 runs were killed with messages still to write")
+    print(
+        f"{cut_short} of 20 runs were killed with messages still to write; "
+        f"{kernel_cuts} write(2) cut at a page boundary by the kernel"
+    )
     assert cut_short >= 1  # the kill did land mid-stream
+
+
+def _reopen_ends_cut_line(log: Path) -> None:
+    """A listener opening a log whose last line was cut ends that line first."""
+    with Server("creosote", "listen", "--port", "0", "--json", "--logfile", str(log)) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"msg 999999 ", ("127.0.0.1", srv.port))
+        srv.next_event()
+        code, _out, err = srv.stop()
+    assert code == 0, err
+    last = log.read_bytes().splitlines(keepends=True)[-1]
+    assert LINE_RE.match(last) and b"msg 999999" in last
+
+
+def test_log_with_a_cut_last_line_is_ended_before_the_next_record(tmp_path: Path) -> None:
+    """A log file whose last line has no newline: the first new record starts its own line."""
+    log = tmp_path / "debug.log"
+    log.write_bytes(b"2026-11-25T19:00:00.000+00:00 127.0.0.1:1 msg 000000 \n2026-11-25T19:0")
+    _reopen_ends_cut_line(log)
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3 and lines[1] == b"2026-11-25T19:0\n"
 
 
 def _wait_reopened(pace: Paced, nth: int) -> None:
