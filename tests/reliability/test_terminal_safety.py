@@ -9,6 +9,7 @@ through every datagram renderer function directly.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -39,7 +40,7 @@ from netkit.events import (
 )
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
-from netkit.render.human import HumanRenderer, _console
+from netkit.render.human import HumanRenderer
 from netkit.render.jsonl import JsonRenderer
 from netkit.services.creosote import message_line
 from tests.helpers import NETKIT, env
@@ -322,16 +323,19 @@ def test_corpus_resolve_human_renderer_hostile_names() -> None:
 # -- 10,000 hypothesis byte strings through every datagram renderer ---------------
 
 
+class _TerminalBuffer(io.StringIO):
+    def isatty(self) -> bool:
+        return True  # so rich uses colour, as on a terminal
+
+
 def _terminal_renderer() -> tuple[HumanRenderer, io.StringIO]:
-    """netkit's human renderer with both consoles writing to one buffer, as a terminal."""
-    r = HumanRenderer()
-    buf = io.StringIO()
-    for attr in ("out", "err"):
-        console = _console(stderr=attr == "err", no_color=False)
+    """netkit's human renderer with both consoles writing to one buffer that is a terminal."""
+    buf = _TerminalBuffer()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        r = HumanRenderer()  # its consoles look at the terminal they are made on
+    for console in (r.out, r.err):
         console.file = buf
-        console._force_terminal = True  # colours on, as on a terminal
-        console._color_system = console._detect_color_system()
-        setattr(r, attr, console)
+        assert console.is_terminal and console.color_system is not None
     return r, buf
 
 
