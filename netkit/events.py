@@ -284,6 +284,9 @@ class Datagram(Event):
     data: bytes
     replied: bool = True
     dropped: str | None = None  # why no reply: "low_port", "self", "rate"
+    # dropped datagrams since the previous drop event that got no event of their own
+    # (drops are logged at most once a second; the summary counts every one)
+    unlogged_drops: int = 0
 
 
 @dataclass(frozen=True)

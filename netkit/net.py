@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass
 
@@ -254,3 +255,24 @@ def connect_socket(
 def bound_address(sock: socket.socket) -> tuple[str, int]:
     name = sock.getsockname()
     return str(name[0]), int(name[1])
+
+
+def udp_drops(sock: socket.socket) -> int | None:
+    """How many datagrams the kernel dropped for this UDP socket (receive buffer full).
+
+    Linux keeps the count per socket and shows it in the last column of
+    ``/proc/net/udp`` (``udp6`` for IPv6), on the line of the socket's
+    inode.  ``None`` where that is not available.
+    """
+    table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        with open(table, encoding="ascii") as f:
+            next(f, None)  # header
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 13 and fields[9] == inode:
+                    return int(fields[-1])
+    except (OSError, ValueError):
+        return None
+    return None

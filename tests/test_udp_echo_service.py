@@ -14,9 +14,13 @@ from netkit.services.udp_echo import UdpEchoServer, read_lines, send_messages
 from tests.sink import Collector
 
 
-def exchange(port: int, data: bytes, host: str = "127.0.0.1", timeout: float = 5) -> bytes:
+def exchange(
+    port: int, data: bytes, host: str = "127.0.0.1", timeout: float = 5, bind: str | None = None
+) -> bytes:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as s:
+        if bind is not None:
+            s.bind((bind, 0))
         s.settimeout(timeout)
         s.connect((host, port))
         s.send(data)
@@ -83,12 +87,19 @@ def test_rate_limit_drops_and_counts() -> None:
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
     ):
         s.connect(server.address)
+        t0 = time.monotonic()
         for i in range(10):
             s.send(b"%d" % i)
-        sink.wait_for(Datagram, 10)
-    assert server.counts["received"] == 10
-    assert 1 <= server.counts["replied"] < 10
-    assert server.counts["dropped_rate"] == 10 - server.counts["replied"]
+        # a probe from another source address (its own rate bucket), sent after the ten:
+        # once it is answered, the ten were handled
+        assert exchange(server.address[1], b"probe", bind="127.0.0.2") == b"PROBE"
+        elapsed = time.monotonic() - t0
+        # drops are logged at most once a second (the rest are counted, not logged one by one)
+        drop_events = [e for e in sink.of(Datagram) if e.dropped]
+        assert 1 <= len(drop_events) <= 1 + elapsed
+    assert server.counts["received"] == 11
+    assert 2 <= server.counts["replied"] < 11
+    assert server.counts["dropped_rate"] == 11 - server.counts["replied"]
 
 
 def test_stop_is_prompt_while_idle() -> None:

@@ -46,7 +46,8 @@ def creosote() -> None:
     metavar="PATH",
     default=None,
     help="Also append one escaped line per message to PATH (a regular file; a symlink, "
-    "FIFO or directory is refused).",
+    "FIFO or directory is refused). Reopened when PATH is moved away (log rotation) or on "
+    "SIGHUP.",
 )
 @click.option(
     "--incomplete-after",
@@ -75,6 +76,13 @@ def listen(
     datagrams (RFC 3164 / RFC 5424, e.g. from logger -n), shown with
     facility, severity, host and app.  --count counts whole messages.
 
+    With --logfile, a rotated log (mv debug.log debug.log.1) is noticed
+    within half a second and a new file opened at PATH; SIGHUP reopens it at
+    once.  A failed write (disk full) is reported once: messages are still
+    shown, and the command exits 1 at the end.  The summary counts the
+    datagrams the kernel dropped because the listener fell behind
+    (kernel_drops).
+
     \b
     Examples:
       netkit creosote listen
@@ -95,7 +103,17 @@ def listen(
         quiet=quiet,
         incomplete_timeout=incomplete_after,
     )
-    run_server(service, out)
+    if logfile is None:
+        run_server(service, out)
+        return
+    import signal
+
+    # SIGHUP: reopen the log file (log rotation), instead of ending the listener
+    previous = signal.signal(signal.SIGHUP, lambda _sig, _frame: service.reopen_log())
+    try:
+        run_server(service, out)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 @creosote.command("spew")

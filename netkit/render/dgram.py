@@ -24,7 +24,8 @@ def _datagram(r: HumanRenderer, ev: Datagram) -> None:
         Text(truncate(escape(ev.data), _LOG_PAYLOAD)),
     ]
     if ev.dropped:
-        parts.append(Text(f"  not answered: {ev.dropped.replace('_', ' ')}", style="yellow"))
+        more = f" (+{ev.unlogged_drops} more not logged)" if ev.unlogged_drops else ""
+        parts.append(Text(f"  not answered: {ev.dropped.replace('_', ' ')}{more}", style="yellow"))
     r.log(*parts)
 
 

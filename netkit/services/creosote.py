@@ -19,9 +19,8 @@ import stat
 import threading
 import time
 from datetime import datetime
-from typing import TextIO
 
-from netkit.events import IncompleteMessage, Listening, Message, Sink, Spewed
+from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink, Spewed
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
@@ -31,6 +30,7 @@ from netkit.net import (
     describe_error,
     format_host,
     format_peer,
+    udp_drops,
 )
 from netkit.protocols import creosote, syslog
 from netkit.protocols.text import escape
@@ -40,7 +40,9 @@ DEFAULT_PORT = 7739
 DEFAULT_CHUNK_SIZE = 1024
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
+LOG_BUFFER = 1 << 16  # bytes of whole lines the log file collects before a write
 _DRAIN_SECONDS = 2.0  # on SIGTERM/SIGINT, read what is queued for at most this long
+LOG_CHECK_SECONDS = 0.5  # how often the log path is checked for a rotation (inode change)
 
 
 def _now() -> str:
@@ -55,7 +57,7 @@ def new_message_id() -> str:
 # log file
 
 
-def open_logfile(path: str) -> TextIO:
+def open_logfile(path: str) -> LineLog:
     """Open *path* for appending; refuse a symlink, FIFO, directory or device.
 
     ``O_NOFOLLOW`` and an ``fstat`` of what was opened make the check hold
@@ -80,16 +82,89 @@ def open_logfile(path: str) -> TextIO:
             raise refuse("is a directory")
         if not stat.S_ISREG(st.st_mode):
             raise refuse("is not a regular file")
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         raise NetError(describe_error(exc, f"cannot open log file {path}")) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise refuse("is not a regular file")
     os.set_blocking(fd, True)
-    return open(fd, "a", encoding="utf-8", newline="\n", buffering=1 << 16)
+    try:
+        if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
+            # the last line was cut short (a kill -9 can stop write(2) at a page
+            # boundary): end it, so the next record starts a line of its own
+            os.write(fd, b"\n")
+    except OSError as exc:
+        os.close(fd)
+        raise NetError(describe_error(exc, f"cannot write to log file {path}")) from exc
+    return LineLog(fd)
+
+
+class LineLog:
+    """An append-only log file that only ever writes whole lines.
+
+    Complete lines are collected and handed to ``write(2)`` together
+    (``O_APPEND``), at most :data:`LOG_BUFFER` bytes at a time (a longer
+    line on its own), so a ``kill -9`` between two writes leaves whole lines
+    on disk.  (The kernel itself may stop a ``write(2)`` of several pages at
+    a page boundary when SIGKILL arrives during it; :func:`open_logfile` ends
+    such a cut line when the file is opened again.)  When the disk fills in
+    the middle of a write, the file is cut back to its last whole line (a
+    buffered text file leaves half a line there), and :attr:`lines_written`
+    says how many lines are on disk.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._lines: list[bytes] = []
+        self._size = 0
+        self.lines_written = 0  # whole lines on disk
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("log file closed")
+        return self._fd
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8", "surrogateescape")
+        if self._size + len(data) > LOG_BUFFER:
+            self.flush()
+        self._lines.append(data)
+        self._size += len(data)
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = b"".join(self._lines)
+        count = len(self._lines)
+        self._lines, self._size = [], 0
+        fd = self.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        done = 0
+        try:
+            while done < len(data):  # a regular file takes it all unless the disk is full
+                done += os.write(fd, data[done:])
+        except OSError:
+            # disk full after part of it: cut the file back to its last whole line
+            # (only when nobody else wrote to it meanwhile)
+            keep = data.rfind(b"\n", 0, done) + 1
+            try:
+                if os.fstat(fd).st_size == start + done:
+                    os.ftruncate(fd, start + keep)
+            except OSError:
+                pass
+            self.lines_written += data.count(b"\n", 0, keep)
+            raise
+        self.lines_written += count
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            self._lines, self._size = [], 0
+            os.close(fd)
 
 
 def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
@@ -129,13 +204,19 @@ class CreosoteListener(Service):
         self._sock: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        self._log: TextIO | None = None
+        self._log: LineLog | None = None
+        self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
+        self._log_error: str | None = None  # the first write error: reported once
+        self._lines_logged = 0  # whole lines on disk in log files already closed
+        self._reopen = threading.Event()
+        self._reopen_failed = False
+        self._next_log_check = 0.0
         self._thread: threading.Thread | None = None
 
     def _start(self) -> tuple[str, int]:
         if self.logfile is not None:
-            self._log = open_logfile(self.logfile)  # refused before listening
+            self._set_log(open_logfile(self.logfile))  # refused before listening
         try:
             sock = bind_socket(
                 self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
@@ -172,6 +253,8 @@ class CreosoteListener(Service):
                     sel.select(wait)
                     if self.stop_requested:
                         break
+                    self._drain(wake)
+                    self._check_log()
                     self._read(sock, buf, _BATCH)
                     for inc in self.reassembler.expire(time.monotonic()):
                         self._incomplete(inc)
@@ -181,10 +264,36 @@ class CreosoteListener(Service):
                     self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
                 for inc in self.reassembler.flush("stopped"):
                     self._incomplete(inc)
+                self._report_drops(sock)
             except Exception as exc:  # never die silently: the command exits 1 with it
                 self.fail(describe_error(exc, "listener failed"))
             finally:
                 self._close_log()
+
+    @staticmethod
+    def _drain(wake: socket.socket) -> None:
+        for _ in range(64):  # bounded: a few wake-up bytes (SIGHUP) at most
+            try:
+                if not wake.recv(64):
+                    return
+            except (BlockingIOError, InterruptedError):
+                return
+
+    def _report_drops(self, sock: socket.socket) -> None:
+        """Put the kernel's count of datagrams dropped for this socket in the summary."""
+        drops = udp_drops(sock)
+        if drops is None:
+            return
+        self.bump("kernel_drops", drops)
+        if drops:
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"the kernel dropped {drops} datagrams for this listener (receive "
+                    "buffer full: they came faster than it could read them); they are not "
+                    "shown or logged",
+                )
+            )
 
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
@@ -260,6 +369,70 @@ class CreosoteListener(Service):
             )
 
     # -- log file ------------------------------------------------------------
+    def _set_log(self, log: LineLog) -> None:
+        st = os.fstat(log.fileno())
+        self._log, self._log_id = log, (st.st_dev, st.st_ino)
+
+    def reopen_log(self) -> None:
+        """Reopen the log file at its path (SIGHUP; safe from a signal handler)."""
+        self._reopen.set()
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"h")
+            except OSError:
+                pass  # full or closed: the flag is seen at the next wake-up anyway
+
+    def _check_log(self) -> None:
+        """Reopen the log file after SIGHUP, or when its path now names another file.
+
+        ``mv debug.log debug.log.1`` (logrotate) leaves the listener writing to
+        debug.log.1 until this notices, within :data:`LOG_CHECK_SECONDS` of
+        the next message: then what was buffered goes to the old file and the
+        next line to a new debug.log, so nothing is lost or written twice.
+        """
+        path = self.logfile
+        if path is None or self._log is None:
+            return
+        now = time.monotonic()
+        if not self._reopen.is_set() and now < self._next_log_check:
+            return
+        self._next_log_check = now + LOG_CHECK_SECONDS
+        asked = self._reopen.is_set()
+        self._reopen.clear()
+        try:
+            st = os.stat(path)
+            moved = (st.st_dev, st.st_ino) != self._log_id
+        except FileNotFoundError:
+            moved = True
+        except OSError:
+            moved = False
+        if not (moved or asked):
+            return
+        try:
+            new = open_logfile(path)
+        except NetError as exc:
+            if not self._reopen_failed:  # once, not every half second
+                self._reopen_failed = True
+                self.emit(Notice(level="warning", message=f"{exc}; still writing to the old file"))
+            return
+        self._reopen_failed = False
+        with self._log_lock:
+            old = self._log
+            if old is None:  # a write failed meanwhile
+                new.close()
+                return
+            try:
+                old.flush()
+            except OSError as exc:
+                new.close()
+                self._log_failed(exc)
+                return
+            self._set_log(new)
+        self._retire(old)
+        self.bump("log_reopened")
+        why = "SIGHUP" if asked else "the file was moved away"
+        self.emit(Notice(level="info", message=f"log file {path} reopened ({why})"))
+
     def _write(self, line: str) -> None:
         with self._log_lock:
             if self._log is None:
@@ -268,8 +441,6 @@ class CreosoteListener(Service):
                 self._log.write(line)
             except OSError as exc:
                 self._log_failed(exc)
-                return
-        self.bump("logged")
 
     def _flush_log(self) -> None:
         with self._log_lock:
@@ -281,14 +452,29 @@ class CreosoteListener(Service):
                 self._log_failed(exc)
 
     def _log_failed(self, exc: OSError) -> None:
-        # called with _log_lock held
-        self.fail(describe_error(exc, f"cannot write to log file {self.logfile}"))
+        """A write failed (disk full): say so once, stop logging, keep showing messages.
+
+        Called with ``_log_lock`` held.  The command exits 1 at the end.
+        """
+        if self._log_error is None:
+            self._log_error = describe_error(exc, f"cannot write to log file {self.logfile}")
+            self.emit(
+                Notice(
+                    level="error",
+                    message=f"{self._log_error}; messages are still shown but no longer logged",
+                )
+            )
         log, self._log = self._log, None
         if log is not None:
-            try:
-                log.close()
-            except OSError:
-                pass  # the buffered lines failed already: reported above
+            self._retire(log)
+
+    def _retire(self, log: LineLog) -> None:
+        """Close a log file (its unwritten lines are lost) and count its lines."""
+        self._lines_logged += log.lines_written
+        try:
+            log.close()
+        except OSError:
+            pass  # a write failed already: reported
 
     def _close_log(self) -> None:
         with self._log_lock:
@@ -302,7 +488,7 @@ class CreosoteListener(Service):
                 self._log_failed(exc)
                 return
             self._log = None
-            log.close()
+            self._retire(log)
 
     def _stop(self, grace: float) -> None:
         if self._wake_w is not None:
@@ -313,6 +499,15 @@ class CreosoteListener(Service):
         if self._thread is not None:
             self._thread.join(max(grace, 5.0))
         self._close_log()
+        if self.logfile is not None:
+            with self._counts_lock:  # lines on disk, and the messages that are not
+                records = self.counts["messages"] + self.counts["incomplete"]
+                self.counts["logged"] = self._lines_logged
+                if records > self._lines_logged:
+                    self.counts["not_logged"] = records - self._lines_logged
+        if self._log_error is not None and self.failure is None:
+            # reported when it happened; the exit status says so too (exit 1)
+            self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()

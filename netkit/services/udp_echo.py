@@ -34,6 +34,7 @@ from netkit.services import _mmsg
 from netkit.services.base import Service
 
 _CHECK_EVERY = 64  # datagrams between two looks at the stop flag under load
+DROP_LOG_INTERVAL = 1.0  # at most one log line (event) for dropped datagrams per interval
 
 
 class UdpEchoServer(Service):
@@ -112,6 +113,10 @@ class UdpEchoServer(Service):
         received = replied = send_errors = recv_errors = 0
         dropped = dict.fromkeys(echo.DROP_REASONS, 0)
         since_check = 0
+        # a flood from a low port (or over --rate) must not become a flood of log lines:
+        # one drop event a second, carrying how many drops since the last one went unlogged
+        next_drop_log = 0.0
+        unlogged = 0
         try:
             while True:
                 try:
@@ -148,16 +153,27 @@ class UdpEchoServer(Service):
                         replied += 1
                     except OSError:
                         send_errors += 1
-                if not quiet:
-                    self.emit(
-                        Datagram(
-                            peer=format_peer(addr),
-                            size=n,
-                            data=bytes(view[:n]),
-                            replied=reason is None,
-                            dropped=reason,
+                if quiet:
+                    pass
+                elif reason is None:
+                    self.emit(Datagram(peer=format_peer(addr), size=n, data=bytes(view[:n])))
+                else:
+                    now = time.monotonic()
+                    if now < next_drop_log:
+                        unlogged += 1
+                    else:
+                        next_drop_log = now + DROP_LOG_INTERVAL
+                        self.emit(
+                            Datagram(
+                                peer=format_peer(addr),
+                                size=n,
+                                data=bytes(view[:n]),
+                                replied=False,
+                                dropped=reason,
+                                unlogged_drops=unlogged,
+                            )
                         )
-                    )
+                        unlogged = 0
                 if count is not None and received >= count:
                     stop.set()
                     break
