@@ -60,8 +60,10 @@ def serve(
     Each datagram is logged (source, size, escaped payload) on stderr, or as
     a "datagram" JSON line with --json; --quiet turns that off for speed.
     A datagram from a source port below 1024 or from the server's own
-    address is never answered (it would start a reply loop); what was not
-    answered, and why, is counted in the summary.
+    address is never answered (it would start a reply loop), nor is a peer
+    that keeps sending back our own replies at once (another echo server:
+    64 in a row, each within 50 ms); what was not answered, and why, is
+    counted in the summary.
 
     \b
     Examples:

@@ -18,7 +18,10 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
+
+from netkit.protocols.echo import LoopGuard
 
 BATCH = 64
 BUFSIZE = 65_536  # one datagram per slot; the largest UDP payload is 65,507 (IPv4)
@@ -85,8 +88,8 @@ def serve(
 ) -> tuple[int, int, int]:
     """Echo until *stop* is set and the socket is shut down; (received, replied, send errors).
 
-    *drop* is called with a reason (``"low_port"`` or ``"self"``) for each
-    datagram not answered.
+    *drop* is called with a reason (``"low_port"``, ``"self"`` or ``"loop"``)
+    for each datagram not answered.
     """
     libc = _load()
     assert libc is not None
@@ -123,6 +126,7 @@ def serve(
     wildcard = own_packed == b"\0" * len(own_packed)
     addr_slice = (4, 8) if family == socket.AF_INET else (8, 24)
 
+    guard = LoopGuard()
     received = replied = send_errors = 0
     try:
         while not stop.is_set():
@@ -141,6 +145,7 @@ def serve(
                     n, shut_down = i, True
                     break
             received += n
+            now = time.monotonic()
             dropped: list[int] = []
             for i in range(n):
                 size = mview[i * stride + len_at]
@@ -156,10 +161,18 @@ def serve(
                     dropped.append(i)
                     drop("self")
                     continue
+                off = i * BUFSIZE
+                reply = dview[off : off + size].tobytes()
+                if upper:
+                    reply = reply.upper()
+                peer = nview[base : base + addr_slice[1]].tobytes()
+                if guard.check(peer, dview[off : off + size], reply, now):
+                    dropped.append(i)
+                    drop("loop")
+                    continue
                 iov_view[i * 2 + 1] = size
                 if upper and size:
-                    off = i * BUFSIZE
-                    dview[off : off + size] = dview[off : off + size].tobytes().upper()
+                    dview[off : off + size] = reply
             # send the replies, skipping dropped slots and any datagram the kernel refuses
             start = 0
             for stop_at in [*dropped, n]:

@@ -110,6 +110,7 @@ class UdpEchoServer(Service):
         stop = self._stop_requested
         own_port = own[1]
         low = echo.LOWEST_REPLY_PORT
+        guard = echo.LoopGuard()
         received = replied = send_errors = recv_errors = 0
         dropped = dict.fromkeys(echo.DROP_REASONS, 0)
         since_check = 0
@@ -139,17 +140,18 @@ class UdpEchoServer(Service):
                 if reason is None and limiter is not None:
                     if not limiter.allow(addr[0], time.monotonic()):
                         reason = echo.DROP_RATE
+                out = b""
+                if reason is None:
+                    out = view[:n].tobytes()
+                    if upper:  # echo.reply(upper=True), inlined: this is the hot loop
+                        out = out.upper()
+                    if guard.check(addr, view[:n], out, time.monotonic()):
+                        reason = echo.DROP_LOOP
                 if reason is not None:
                     dropped[reason] += 1
-                elif upper:  # echo.reply(upper=True), inlined: this is the hot loop
-                    try:
-                        sendto(view[:n].tobytes().upper(), addr)
-                        replied += 1
-                    except OSError:
-                        send_errors += 1
                 else:
                     try:
-                        sendto(view[:n], addr)
+                        sendto(out, addr)
                         replied += 1
                     except OSError:
                         send_errors += 1

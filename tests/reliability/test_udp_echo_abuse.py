@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from netkit.events import Event, Recorder, Reply
 from netkit.net import NetError
+from netkit.protocols import echo
 from netkit.services.udp_echo import UdpEchoServer, send_messages
 from tests.helpers import NETKIT, Server, env, run
 from tests.reliability.util import (
@@ -192,6 +193,60 @@ def test_echo_servers_on_high_ports_with_rate_loop_ends_after_burst() -> None:
     print(f"ping-pong with --rate 10: {total} datagrams in all")
     assert total <= 24
     assert ca["dropped_rate"] + cb.get("dropped_rate", 0) == 1  # one drop ended it
+
+
+@pytest.mark.parametrize("quiet_side", ["a", "b"])
+def test_default_echo_servers_on_high_ports_loop_ends_within_130_datagrams(quiet_side: str) -> None:
+    """Two default servers (ports ≥ 1024, no --rate) set off by a spoofed datagram: ≤ 130 in all.
+
+    Each sees the other as a client.  The loop guard (``echo.LoopGuard``:
+    a peer that sends back our own last reply 64 times in a row, each within
+    50 ms) makes one of them stop answering, and the ping-pong is over.  One
+    side runs the batched --quiet path, the other the logging path.
+    """
+    streak = echo.LOOP_STREAK
+    a_args = ["--quiet"] if quiet_side == "a" else []
+    b_args = ["--quiet"] if quiet_side == "b" else []
+    with (
+        Server("udp-echo", "serve", "--plain", "--port", "0", "--json", *a_args) as a,
+        Server("udp-echo", "serve", "--plain", "--port", "0", "--json", *b_args) as b,
+    ):
+        logging_side = b if quiet_side == "a" else a
+        spoof(b.port, a.port, b"ping-pong?")
+        # the logging side logs every datagram it answers, then (at most) one drop:
+        # reading streak of them means the exchange went on at least that long
+        for _ in range(streak):
+            logging_side.next_event()
+        # datagrams are handled in order: once a probe from another address is
+        # answered by each, everything of the ping-pong before it has been handled
+        assert _exchange(a.port, b"probe", bind="127.0.0.2") == b"probe"
+        assert _exchange(b.port, b"probe", bind="127.0.0.2") == b"probe"
+        code_a, out_a, _ = a.stop()
+        code_b, out_b, _ = b.stop()
+    assert code_a == code_b == 0
+    ca, cb = summary_of(out_a), summary_of(out_b)
+    total = ca["received"] + cb["received"] - 2  # the probes were ours
+    print(f"default ping-pong: {total} datagrams in all; summaries {ca} {cb}")
+    assert ca.get("dropped_loop", 0) + cb.get("dropped_loop", 0) == 1  # one drop ended it
+    assert streak <= total <= 2 * streak + 2
+
+
+def test_loop_guard_a_client_repeating_one_message_loses_one_reply_then_is_answered() -> None:
+    """The guard's price, on a clock of our own: 64 identical requests each within 50 ms of
+    the reply lose one reply; the next one, after a pause past the window, is answered."""
+    guard = echo.LoopGuard()
+    t = 0.0
+    answered = []
+    for _ in range(echo.LOOP_STREAK + 1):
+        answered.append(not guard.check(("127.0.0.1", 5000), b"same", b"same", t))
+        t += 0.001
+    assert answered.count(False) == 1 and answered[-1] is False
+    assert not guard.check(("127.0.0.1", 5000), b"same", b"same", t + 0.2)
+    # upper-casing: a client sending lower case never matches its (upper-case) reply
+    lower = echo.LoopGuard()
+    assert not any(lower.check("c", b"hi", b"HI", i * 0.001) for i in range(200))
+    # a different peer has its own streak
+    assert not guard.check(("127.0.0.1", 5001), b"same", b"same", t)
 
 
 # -- item 2: no amplification ------------------------------------------------
