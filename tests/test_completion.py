@@ -48,8 +48,16 @@ def complete(words: str, extra_env: dict[str, str] | None = None) -> list[str]:
 
 def test_completes_subcommands() -> None:
     assert complete("netkit res") == ["resolve"]
+    assert complete("netkit tcp") == ["tcp-time"]
+    assert complete("netkit creosote-s") == ["creosote-spew"]
+    assert sorted(complete("netkit upper-server ")) == ["chat", "send", "serve"]
     assert complete("netkit pack") == ["pack-ip"]
     assert set(COMMANDS) <= set(complete("netkit "))
+
+
+def test_completes_choice_values_of_server_options() -> None:
+    assert complete("netkit upper-server serve --mode ") == ["sync", "thread", "fork", "async"]
+    assert complete("netkit tcp-time get --protocol ") == ["daytime", "time"]
 
 
 def test_completes_options_and_choices() -> None:
