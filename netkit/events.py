@@ -9,10 +9,11 @@ frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from netkit.protocols.text import payload_fields
 
@@ -167,227 +168,38 @@ class CompletionInstalled(Event):
     path: str
 
 
-# --------------------------------------------------------------------------
-# stream services: tcp-time and upper-server
+# The services' events live in netkit._events_*; they are defined on first use
+# (PEP 562), so a command that needs none of them (pack-ip, resolve, --help)
+# does not pay for building some thirty dataclasses at start-up.
+if TYPE_CHECKING:
+    pass
+
+_LAZY: dict[str, str] = {
+    "TimeSent": "netkit._events_stream",
+    "TimeReceived": "netkit._events_stream",
+    "Connected": "netkit._events_stream",
+    "ClientWaiting": "netkit._events_stream",
+    "LineEvent": "netkit._events_stream",
+    "Disconnected": "netkit._events_stream",
+    "Rejected": "netkit._events_stream",
+    "UpperDatagram": "netkit._events_stream",
+    "LineReply": "netkit._events_stream",
+    "Datagram": "netkit._events_dgram",
+    "Reply": "netkit._events_dgram",
+    "Message": "netkit._events_dgram",
+    "IncompleteMessage": "netkit._events_dgram",
+    "Spewed": "netkit._events_dgram",
+    "DemoSection": "netkit._events_demo",
+    "DemoStep": "netkit._events_demo",
+    "DemoClaim": "netkit._events_demo",
+    "DemoTable": "netkit._events_demo",
+}
 
 
-@dataclass(frozen=True)
-class TimeSent(Event):
-    """tcp-time serve: one connection (or datagram) answered."""
-
-    event: ClassVar[str] = "sent"
-    peer: str
-    transport: str  # "tcp" or "udp"
-    protocol: str  # "daytime" or "time"
-    unix: int
-    value: str  # the daytime line without CRLF, or the RFC 868 number in decimal
-
-
-@dataclass(frozen=True)
-class TimeReceived(Event):
-    """tcp-time get: what the server said the time is."""
-
-    event: ClassVar[str] = "time"
-    protocol: str
-    unix: int | None  # None when a daytime text is in no form netkit can read
-    text: str  # daytime text as received (decoded, CRLF removed), or the UTC time read
-    offset_seconds: float | None  # server minus local clock
-    server: str
-    transport: str
-    zone: str  # how the text was read: "UTC", "no zone given: read as local time", ...
-    rfc868: int | None = None
-
-
-@dataclass(frozen=True)
-class Connected(Event):
-    """A client connected (upper-server)."""
-
-    event: ClassVar[str] = "connect"
-    peer: str
-    open: int  # connections open now, this one included
-    total: int  # connections accepted so far
-
-
-@dataclass(frozen=True)
-class ClientWaiting(Event):
-    """sync mode: a client was accepted but waits until the one being served leaves."""
-
-    event: ClassVar[str] = "waiting"
-    peer: str
-    queued: int  # clients waiting now, this one included
-    serving: str  # the peer being served
-
-
-@dataclass(frozen=True)
-class LineEvent(Event):
-    """One line received (upper-server); ``text``/``data_b64`` hold it without its ending."""
-
-    event: ClassVar[str] = "line"
-    peer: str
-    data: bytes
-    length: int
-
-
-@dataclass(frozen=True)
-class Disconnected(Event):
-    """A client's session ended (upper-server)."""
-
-    event: ClassVar[str] = "disconnect"
-    peer: str
-    lines: int
-    duration: float  # seconds
-    reason: str  # "empty line", "eof", "reset", "idle timeout", "line too long", "server stopping"
-    open: int  # connections still open
-    total: int
-
-
-@dataclass(frozen=True)
-class Rejected(Event):
-    """A connection refused by a limit (``--max-clients``)."""
-
-    event: ClassVar[str] = "rejected"
-    peer: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class UpperDatagram(Event):
-    """upper-server --udp: one datagram upper-cased and sent back."""
-
-    event: ClassVar[str] = "datagram"
-    peer: str
-    size: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class LineReply(Event):
-    """upper-server send / chat: the server's reply to one line."""
-
-    event: ClassVar[str] = "reply"
-    sent: str
-    data: bytes
-    server: str
-
-
-# --------------------------------------------------------------------------
-# datagram services: udp-echo and creosote
-
-
-@dataclass(frozen=True)
-class Datagram(Event):
-    """udp-echo serve: one datagram received (``replied`` false when it was dropped)."""
-
-    event: ClassVar[str] = "datagram"
-    peer: str
-    size: int
-    data: bytes
-    replied: bool = True
-    dropped: str | None = None  # why no reply: "low_port", "self", "rate"
-    # dropped datagrams since the previous drop event that got no event of their own
-    # (drops are logged at most once a second; the summary counts every one)
-    unlogged_drops: int = 0
-
-
-@dataclass(frozen=True)
-class Reply(Event):
-    """udp-echo send: the server's reply to one message."""
-
-    event: ClassVar[str] = "reply"
-    peer: str
-    size: int
-    data: bytes
-    rtt_ms: float
-    tries: int = 1
-
-
-@dataclass(frozen=True)
-class Message(Event):
-    """creosote listen: one whole message (a plain datagram, or all chunks of one).
-
-    ``syslog`` holds facility, severity, host, app, ... when the datagram is
-    syslog (RFC 3164 or RFC 5424), else ``None``.
-    """
-
-    event: ClassVar[str] = "message"
-    time: str  # ISO 8601, local time with offset
-    peer: str
-    data: bytes
-    bytes: int
-    chunks: int = 1
-    syslog: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class IncompleteMessage(Event):
-    """creosote listen: a chunked message whose chunks did not all arrive."""
-
-    event: ClassVar[str] = "incomplete"
-    time: str
-    peer: str
-    id: str
-    data: bytes  # the chunks that did arrive, in order
-    bytes: int
-    received: int
-    total: int
-    missing: list[int]
-    reason: str  # "timeout", "stopped" or "evicted"
-
-
-@dataclass(frozen=True)
-class Spewed(Event):
-    """creosote spew: what was sent."""
-
-    event: ClassVar[str] = "sent"
-    peer: str
-    bytes: int
-    chunks: int
-    datagram_bytes: int  # on the wire, headers included
-
-
-# --------------------------------------------------------------------------
-# netkit demo: the lecture's exercises answered by running the services
-
-
-@dataclass(frozen=True)
-class DemoSection(Event):
-    """demo: an exercise begins, with the lecture's question it answers."""
-
-    event: ClassVar[str] = "exercise"
-    exercise: str
-    title: str
-    question: str
-
-
-@dataclass(frozen=True)
-class DemoStep(Event):
-    """demo: one exchange as it happened (who did what, and the figures)."""
-
-    event: ClassVar[str] = "step"
-    exercise: str
-    actor: str
-    what: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DemoClaim(Event):
-    """demo: an answer to the lecture's question, checked against what was measured."""
-
-    event: ClassVar[str] = "claim"
-    exercise: str
-    claim: str
-    holds: bool
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DemoTable(Event):
-    """demo: a small measured comparison."""
-
-    event: ClassVar[str] = "table"
-    exercise: str
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
-    note: str
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import string
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -23,8 +23,7 @@ _AT_MOST = (0xFFFFFFFF, 0xFFFFFF, 0xFFFF, 0xFF)
 _SHAPES = ("a (32 bits)", "a.b (8.24 bits)", "a.b.c (8.8.16 bits)", "a.b.c.d (8.8.8.8 bits)")
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     address: IPAddress
     read_as: str
 

@@ -10,8 +10,8 @@ from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -80,7 +80,7 @@ class HumanRenderer:
     def log(self, *parts: str | Text, style: str = "") -> None:
         """One timestamped log line on stderr."""
         line = Text()
-        line.append(datetime.now().strftime("%H:%M:%S "), style="dim")  # only the time is dim
+        line.append(time.strftime("%H:%M:%S "), style="dim")  # only the time is dim
         for part in parts:
             line.append(part if isinstance(part, Text) else Text(part, style=style))
         self.err.print(line)
