@@ -590,10 +590,21 @@ class UpperServer(LoopService):
     def _spawn(self, target: Callable[[int], None], peer: str, worker: bool, keep: int) -> int:
         r, w = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        # SIGTERM stays blocked in the child until its own handler is in place:
+        # one that came earlier would run the parent's handler, inherited with
+        # the fork, and the child would serve on until killed after --grace
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(r)
+            os.close(w)
+            raise
         if pid == 0:  # child
             code = 0
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 # a parent killed outright (SIGKILL) must not leave children
                 # serving, or prefork workers holding the port: SIGTERM them
                 if self._death_signal is not None:
@@ -610,6 +621,7 @@ class UpperServer(LoopService):
                 code = 1
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(w)
         os.set_blocking(r, False)
         child = _Child(pid, r, peer, worker)
@@ -643,6 +655,7 @@ class UpperServer(LoopService):
                 raise _ChildStop
 
         signal.signal(signal.SIGTERM, on_term)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by _spawn
 
     def _child_serve(self, conn: socket.socket, peer: str, w: int) -> None:
         idle = [False]

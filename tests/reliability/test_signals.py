@@ -45,7 +45,7 @@ RUNS = (
     # thread mode carries the 20 + 20 runs; every other mode and tcp-time a few
     [(("upper-server", "serve", "--mode", "thread"), sig, 20) for sig in ("SIGINT", "SIGTERM")]
     + [
-        (("upper-server", "serve", "--mode", mode), sig, 2)
+        (("upper-server", "serve", "--mode", mode), sig, 4 if mode == "fork" else 2)
         for mode in ("async", "fork", "sync")
         for sig in ("SIGINT", "SIGTERM")
     ]

@@ -55,6 +55,7 @@ def test_500_idle_then_good_client_p99_within_100ms_no_failures(mode: str) -> No
             assert exchange(idle[-1], b"warm\n") == b"WARM\n"
             lat, failures = _good_client(srv.port, 100)
             p99 = _p99(lat)
+            print(f"{mode}: 500 idle, p99 {p99 * 1000:.2f} ms, {failures} failures")
             assert failures == 0
             assert p99 <= 0.100, f"p99 {p99 * 1000:.1f} ms with 500 idle ({mode})"
         finally:
@@ -85,6 +86,7 @@ def test_idle_crowd_good_client_answered_within_idle_timeout_plus_1s(
             with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as good:
                 reply = exchange(good, b"hello\r\n")
             took = time.monotonic() - t0
+            print(f"{mode}: {n_idle} idle, good client answered after {took:.3f} s")
             assert reply == b"HELLO\r\n"
             assert took <= idle_timeout + 1.0, f"answered after {took:.2f} s ({mode})"
         finally:
@@ -142,6 +144,7 @@ def test_256mib_line_closed_after_max_line_rss_grows_under_10mib(mode: str) -> N
         assert any(e["reason"] == "line too long" for e in ends), ends
         assert b"line longer than 65536 bytes" in result["reply"]  # type: ignore[operator]
         sent = int(result["sent"])  # type: ignore[call-overload]
+        print(f"{mode}: {sent / MiB:.1f} MiB sent before the close, RSS +{growth:.2f} MiB")
         # what the server read (line cap + bounded drain) plus both socket buffers
         assert sent < 32 * MiB, f"{sent / MiB:.0f} MiB went in before the close ({mode})"
         assert growth < 10, f"RSS grew {growth:.1f} MiB ({mode})"
