@@ -6,6 +6,7 @@ log file is covered with the datagram half of the suite).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -70,6 +71,46 @@ def test_signal_with_100_idle_exits_0_within_2s_with_summary(
         assert code == 0
         assert took <= 2.0, results
         assert reason == f"stopped by {sig_name}"
+
+
+@pytest.mark.parametrize("sig_name", ["SIGINT", "SIGTERM"])
+def test_human_log_ends_with_the_summary_line(sig_name: str) -> None:
+    """Item 9, the human log: with 100 idle connections a signal ends it with
+    one 'stopped by SIG...' summary line on stderr, exit 0 within 2 s."""
+    import re
+    import time
+
+    proc = subprocess.Popen(
+        [NETKIT, "upper-server", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env(NO_COLOR="1"),
+    )
+    try:
+        first = read_line(proc.stderr, 10).decode()
+        m = re.search(r":(\d+) ", first)
+        assert m, first
+        socks = open_idle(int(m.group(1)), IDLE)
+        try:
+            for _ in range(IDLE):  # one 'connected' line each
+                assert b" connected" in read_line(proc.stderr, 5)
+            t0 = time.monotonic()
+            proc.send_signal(signal.Signals[sig_name])
+            os.set_blocking(proc.stderr.fileno(), True)  # type: ignore[union-attr]
+            _out, err = proc.communicate(timeout=5)
+            took = time.monotonic() - t0
+        finally:
+            close_all(socks)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    lines = err.decode().splitlines()
+    assert proc.returncode == 0
+    assert took <= 2.0
+    assert lines[-1].startswith(f"stopped by {sig_name}: connections {IDLE}"), lines[-3:]
+    assert sum(line.startswith("stopped by") for line in lines) == 1
 
 
 def _bash(script: str, timeout: float = 10) -> subprocess.CompletedProcess[bytes]:

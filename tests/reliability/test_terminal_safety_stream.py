@@ -167,10 +167,10 @@ def test_corpus_as_daytime_replies_through_tcp_time_get_stays_inert() -> None:
         t.join(5)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=10_000, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_through_stream_renderers_stay_inert(data: bytes) -> None:
-    """Item 11: 1000 random byte strings as a line, a reply, a datagram and a
+    """Item 11: 10,000 random byte strings as a line, a reply, a datagram and a
     daytime text through the human stream renderers: inert, one line each."""
     from rich.console import Console
 
