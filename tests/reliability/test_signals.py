@@ -134,21 +134,35 @@ def test_resolve_json_into_head_0_no_traceback() -> None:
         ("upper-server", "serve", "--mode", "fork"),
         ("upper-server", "serve", "--mode", "sync"),
         ("tcp-time", "serve"),
+        ("upper-server", "serve", "--mode", "thread", "HUMAN"),
+        ("upper-server", "serve", "--mode", "async", "HUMAN"),
+        ("tcp-time", "serve", "HUMAN"),
     ],
 )
 def test_server_json_into_head_1_stops_without_traceback(args: tuple[str, ...]) -> None:
-    """Item 16: `netkit SERVER --json | head -1`, then a client: the server finds
-    its output gone, stops by itself (exit 1, like a broken pipe anywhere), no
-    traceback; the client is still answered or cleanly closed."""
-    cmd = " ".join(args)
+    """Item 16: `netkit SERVER --json | head -1` (and the human log:
+    `netkit SERVER 2>&1 | head -1`), then a client: the server finds its output
+    gone, stops by itself (exit 1, like a broken pipe anywhere), no traceback."""
+    import re
+
+    human = args[-1] == "HUMAN"
+    cmd = " ".join(args[:-1] if human else args)
+    pipe = "--port 0 2>&1 | head -1" if human else "--port 0 --json | head -1"
     proc = subprocess.Popen(
-        ["bash", "-c", f"'{NETKIT}' {cmd} --port 0 --json | head -1; echo $PIPESTATUS >&2"],
+        ["bash", "-c", f"'{NETKIT}' {cmd} {pipe}; echo $PIPESTATUS >&2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env(),
+        env=env(NO_COLOR="1"),
+        start_new_session=True,  # a server left running is killed with its group
     )
     try:
-        port = json.loads(read_line(proc.stdout, 10))["port"]
+        first = read_line(proc.stdout, 10)
+        if human:
+            m = re.search(rb":(\d+) ", first)
+            assert m, first
+            port = int(m.group(1))
+        else:
+            port = json.loads(first)["port"]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             try:
                 s.sendall(b"hi\r\n")
@@ -157,8 +171,11 @@ def test_server_json_into_head_1_stops_without_traceback(args: tuple[str, ...]) 
                 pass  # closed as the server stopped: fine
         _out, err = proc.communicate(timeout=10)
     finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         if proc.poll() is None:
-            proc.kill()
             proc.communicate(timeout=5)
     text = err.decode(errors="replace")
     assert "Traceback" not in text, text
