@@ -178,6 +178,12 @@ def lookup(
     try:
         infos = socket.getaddrinfo(host, port, family_of(version), socktype, 0, flags)
     except socket.gaierror as exc:
+        scope = _missing_scope(host)
+        if scope is not None:
+            raise NetError(
+                f"cannot use {host!r}: no network interface named {scope!r} "
+                "(see 'ip link'; loopback needs no scope)"
+            ) from exc
         fam = {4: " as IPv4", 6: " as IPv6"}.get(version or 0, "")
         raise NetError(f"cannot resolve {host!r}{fam}: {exc.strerror}") from exc
     except UnicodeError as exc:
@@ -186,6 +192,18 @@ def lookup(
     if not out:  # pragma: no cover - getaddrinfo raises instead
         raise NetError(f"cannot resolve {where}: no addresses")
     return out
+
+
+def _missing_scope(host: str) -> str | None:
+    """The zone of ``fe80::1%eth9`` when that interface does not exist, else None."""
+    addr, sep, scope = host.partition("%")
+    if not sep or not scope or scope.isdigit() or not is_ip_address(addr):
+        return None
+    try:
+        socket.if_nametoindex(scope)
+    except (OSError, ValueError):
+        return scope
+    return None
 
 
 def bind_socket(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -197,6 +198,25 @@ def handle_failures(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _OutputGuard:
+    """The sink a running server emits to: when its output pipe breaks, it
+    stops the server instead of raising in a serving thread or callback."""
+
+    def __init__(self, service: Any) -> None:
+        self.sink = service.sink
+        self.service = service
+        self.broken = False
+
+    def __call__(self, event: Any) -> None:
+        if self.broken:
+            return
+        try:
+            self.sink(event)
+        except BrokenPipeError:
+            self.broken = True
+            self.service.request_stop()
+
+
 def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
     """Run a :class:`netkit.services.base.Service` until --count or a signal.
 
@@ -208,6 +228,8 @@ def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
     import signal
 
     stopped_by: list[str] = []
+    guard = _OutputGuard(service)
+    service.sink = guard
 
     def on_signal(signum: int, _frame: object) -> None:
         stopped_by.append(signal.Signals(signum).name)
@@ -221,6 +243,10 @@ def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
             service.wait()
         finally:
             service.stop(grace)
+        if guard.broken:
+            # stdout went away (`... --json | head -1`): stop like any filter
+            # whose reader left; main() exits 1 without a traceback
+            raise BrokenPipeError(errno.EPIPE, "output closed")
         reason = f"stopped by {stopped_by[0]}" if stopped_by else "stopped after --count"
         out(service.summary(reason))
         out.close()

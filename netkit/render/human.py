@@ -9,6 +9,7 @@ from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -46,10 +47,25 @@ def _load_plugins() -> None:
         importlib.import_module(name)
 
 
+class _Console(Console):
+    """rich's Console, except that a closed pipe raises ``BrokenPipeError``.
+
+    rich's own reaction is ``SystemExit(1)`` from whichever thread wrote: in
+    a server's serving thread that ended the thread silently and left the
+    process running, deaf (`netkit upper-server serve 2>&1 | head -1`).
+    Raised as the error it is, the server runner stops the server instead,
+    and ``main()`` exits 1 without a traceback.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more to this stream
+        raise BrokenPipeError(errno.EPIPE, "output closed")
+
+
 def _console(*, stderr: bool, no_color: bool) -> Console:
     # --no-color / NO_COLOR: no escape sequences at all, bold and dim included
     plain = no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(
+    return _Console(
         stderr=stderr,
         highlight=False,
         markup=False,

@@ -11,7 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from netkit import net
-from netkit.services.upper import BUSY_REPLY, DRAIN_SECONDS, LineSession
+from netkit.services.upper import BUSY_REPLY, DRAIN_BYTES, DRAIN_SECONDS, LineSession
 
 if TYPE_CHECKING:
     from netkit.services.upper import UpperServer
@@ -26,7 +26,16 @@ def make_protocol(
     max_clients = server.max_clients
 
     class UpperProtocol(asyncio.Protocol):
-        __slots__ = ("closing", "last", "peer", "reason", "session", "timer", "transport")
+        __slots__ = (
+            "closing",
+            "drained",
+            "last",
+            "peer",
+            "reason",
+            "session",
+            "timer",
+            "transport",
+        )
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             # uvloop's transports do not subclass asyncio.Transport: duck typing
@@ -35,6 +44,7 @@ def make_protocol(
             self.peer = peer
             self.reason = "eof"
             self.closing = False
+            self.drained = 0
             self.session: LineSession | None = None
             self.timer: asyncio.TimerHandle | None = None
             if server._stopping:
@@ -76,7 +86,12 @@ def make_protocol(
         def data_received(self, data: bytes) -> None:
             session = self.session
             if session is None or self.closing:
-                return  # closing: the rest is discarded
+                # closing: the rest is discarded, up to DRAIN_BYTES (as the
+                # blocking modes do); past that the client is only flooding
+                self.drained += len(data)
+                if self.drained > DRAIN_BYTES:
+                    self.transport.abort()
+                return
             self.last = loop.time()
             reply, end = session.receive(data)
             if reply:

@@ -21,16 +21,41 @@ TRANSIENT_ERRNOS = frozenset(
     {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.ETIMEDOUT}
 )
 ACCEPT_BATCH = 64
+#: resource warnings (EMFILE and the like) are logged at most this often
+REPORT_INTERVAL = 1.0
+
+
+class RateLimit:
+    """At most one report per *interval* seconds for each key; the rest are counted."""
+
+    def __init__(self, interval: float = REPORT_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self.suppressed = 0
+
+    def due(self, key: str = "") -> bool:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self.suppressed += 1
+            return False
+        self._last[key] = now
+        return True
 
 
 class Backoff:
-    """Exponential back-off after resource errors (EMFILE): logged once per episode."""
+    """Exponential back-off after resource errors (EMFILE), reported at most once a second.
 
-    def __init__(self, first: float = 0.05, limit: float = 2.0) -> None:
+    The pause is capped at one second, so a server answers again within
+    about a second of descriptors coming free.
+    """
+
+    def __init__(self, first: float = 0.05, limit: float = 1.0) -> None:
         self.first = first
         self.limit = limit
         self.delay = 0.0
         self.resume_at = 0.0
+        self.reports = RateLimit()
 
     @property
     def active(self) -> bool:
@@ -44,6 +69,10 @@ class Backoff:
 
     def ok(self) -> None:
         self.delay = 0.0
+
+    def report_due(self) -> bool:
+        """True when this failure should be logged (not within a second of the last)."""
+        return self.reports.due()
 
     def remaining(self) -> float:
         return max(self.resume_at - time.monotonic(), 0.0)

@@ -121,7 +121,9 @@ class TimeServer(LoopService):
                     backoff.ok()
                 else:
                     delay = backoff.hit()
-                    self.emit(resource_notice(error, delay))
+                    self.bump("accept_errors")
+                    if backoff.report_due():
+                        self.emit(resource_notice(error, delay))
                     sel.unregister(self._sock)
                     listening = False
 

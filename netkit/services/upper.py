@@ -23,6 +23,7 @@ import selectors
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from netkit.services.stream import (
     RESOURCE_ERRNOS,
     Backoff,
     LoopService,
+    RateLimit,
     resource_notice,
     set_io_timeouts,
 )
@@ -155,6 +157,10 @@ def serve_blocking(
     while True:
         if idle_flag is not None:
             idle_flag[0] = framer.pending == 0
+        # checked after the flag is set: a stop that came before is seen here,
+        # one that comes after sees the flag (and shuts the socket for reading)
+        if stopping():
+            return "server stopping"
         try:
             data = recv(RECV_SIZE)
         except BlockingIOError:
@@ -178,8 +184,6 @@ def serve_blocking(
                 return "idle timeout"
             except OSError:
                 return "reset"
-            if stopping():
-                return "server stopping"
             continue
         reply, end = session.receive(data)
         if reply:
@@ -193,8 +197,6 @@ def serve_blocking(
             drain(conn)
         if end is not None:
             return end
-        if stopping():
-            return "server stopping"
 
 
 def drain(conn: socket.socket) -> None:
@@ -225,6 +227,27 @@ def _close_fds_except(keep: list[int]) -> None:
             os.closerange(low, fd)
             low = fd + 1
     os.closerange(low, 1 << 20)
+
+
+def _parent_death_signal() -> Callable[[int], None] | None:
+    """Linux: a function that makes the calling process get a signal when its
+    parent dies (prctl PR_SET_PDEATHSIG), or None elsewhere.
+
+    Loaded in the parent once, so a forked child only makes one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return None
+
+    def set_signal(sig: int) -> None:
+        prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+    return set_signal
 
 
 def _close(conn: socket.socket) -> None:
@@ -328,6 +351,8 @@ class UpperServer(LoopService):
         self._conns: dict[int, _Conn] = {}
         self._threads: set[threading.Thread] = set()
         self._children: dict[int, _Child] = {}  # by pipe fd
+        self._reports = RateLimit()
+        self._death_signal = _parent_death_signal() if mode == "fork" else None
         self._async_stop: Callable[[], None] | None = None
         self._async_all_closed: Callable[[], None] = lambda: None
 
@@ -480,7 +505,9 @@ class UpperServer(LoopService):
                         error = self._accept_batch(sock, fork)
                         if error is not None and listening:
                             delay = backoff.hit()
-                            self.emit(resource_notice(error, delay))
+                            self.bump("accept_errors")
+                            if backoff.report_due():
+                                self.emit(resource_notice(error, delay))
                             sel.unregister(sock)
                             listening = False
                         elif error is None:
@@ -562,10 +589,28 @@ class UpperServer(LoopService):
     # -- fork mode -----------------------------------------------------------------
     def _spawn(self, target: Callable[[int], None], peer: str, worker: bool, keep: int) -> int:
         r, w = os.pipe()
-        pid = os.fork()
+        parent = os.getpid()
+        # SIGTERM stays blocked in the child until its own handler is in place:
+        # one that came earlier would run the parent's handler, inherited with
+        # the fork, and the child would serve on until killed after --grace
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(r)
+            os.close(w)
+            raise
         if pid == 0:  # child
             code = 0
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                # a parent killed outright (SIGKILL) must not leave children
+                # serving, or prefork workers holding the port: SIGTERM them
+                if self._death_signal is not None:
+                    self._death_signal(signal.SIGTERM)
+                if os.getppid() != parent:  # it died before that call
+                    raise _ChildStop
                 # keep stdin/out/err, the socket it serves and its report pipe:
                 # any other descriptor (another client's socket in a library
                 # user's process, the parent's pipes) would outlive its owner
@@ -576,6 +621,7 @@ class UpperServer(LoopService):
                 code = 1
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(w)
         os.set_blocking(r, False)
         child = _Child(pid, r, peer, worker)
@@ -590,8 +636,10 @@ class UpperServer(LoopService):
 
         try:
             self._spawn(child_main, peer, worker=False, keep=conn.fileno())
-        except OSError as exc:  # EAGAIN / ENOMEM: no process for this client
-            self.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
+        except OSError as exc:  # EAGAIN / ENOMEM / EMFILE: no process for this client
+            self.bump("fork_errors")
+            if self._reports.due("fork"):
+                self.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
             self._reject(conn, peer)
             with self._lock:
                 self._open -= 1
@@ -607,6 +655,7 @@ class UpperServer(LoopService):
                 raise _ChildStop
 
         signal.signal(signal.SIGTERM, on_term)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by _spawn
 
     def _child_serve(self, conn: socket.socket, peer: str, w: int) -> None:
         idle = [False]
@@ -681,7 +730,9 @@ class UpperServer(LoopService):
                 else:
                     child.end = (int(n), float(dur), reason)
             elif kind == ord("N"):
-                self.emit(Notice("warning", body.decode(errors="replace")))
+                # workers' warnings: one a second in all, however many workers
+                if self._reports.due("worker"):
+                    self.emit(Notice("warning", body.decode(errors="replace")))
         child.buf = buf
 
     def _stop_children(self, sel: selectors.BaseSelector) -> None:
@@ -752,7 +803,9 @@ class UpperServer(LoopService):
                 except OSError as exc:
                     if exc.errno in RESOURCE_ERRNOS:
                         delay = backoff.hit()
-                        os.write(w, _frame(b"N", resource_notice(exc, delay).message.encode()))
+                        if backoff.report_due():
+                            message = resource_notice(exc, delay).message
+                            os.write(w, _frame(b"N", message.encode()))
                         time.sleep(delay)  # back-off in a worker, not a busy loop
                     continue
                 finally:
@@ -852,7 +905,9 @@ class UpperServer(LoopService):
                             backoff.ok()
                         else:
                             delay = backoff.hit()
-                            self.emit(resource_notice(error, delay))
+                            self.bump("accept_errors")
+                            if backoff.report_due():
+                                self.emit(resource_notice(error, delay))
                             sel.unregister(sock)
                             listening = False
                     elif active is not None and session is not None:
