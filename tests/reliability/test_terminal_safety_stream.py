@@ -183,7 +183,7 @@ def test_random_bytes_through_stream_renderers_stay_inert(data: bytes) -> None:
     r.out = Console(file=out, markup=False, highlight=False, emoji=False, soft_wrap=True)
     r.err = Console(file=err, markup=False, highlight=False, emoji=False, soft_wrap=True)
     r(LineEvent("127.0.0.1:1", data, len(data)))
-    r(UpperDatagram("127.0.0.1:1", data, len(data)))
+    r(UpperDatagram(peer="127.0.0.1:1", size=len(data), data=data))
     r(LineReply(sent="x", data=data, server="127.0.0.1:2"))
     r(
         TimeReceived(
