@@ -9,15 +9,14 @@ integer); :func:`parse_inet_aton` accepts exactly what glibc's
 from __future__ import annotations
 
 import ipaddress
-import string
 import sys
 from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_HEX = set(string.hexdigits)
+_HEX = set("0123456789abcdefABCDEF")
 _OCT = set("01234567")
-_DEC = set(string.digits)
+_DEC = set("0123456789")
 _C_SPACE = set(" \t\n\v\f\r")  # isascii(c) && isspace(c) in the C locale
 _AT_MOST = (0xFFFFFFFF, 0xFFFFFF, 0xFFFF, 0xFF)
 _SHAPES = ("a (32 bits)", "a.b (8.24 bits)", "a.b.c (8.8.16 bits)", "a.b.c.d (8.8.8.8 bits)")

@@ -11,7 +11,6 @@ renderers never parse markup in untrusted text (they build ``Text`` objects).
 
 from __future__ import annotations
 
-import base64
 import re
 
 # Characters that are never shown raw:
@@ -85,6 +84,8 @@ def payload_fields(data: bytes) -> dict[str, str]:
     try:
         return {"text": data.decode("utf-8")}
     except UnicodeDecodeError:
+        import base64
+
         return {
             "text": decode(data),
             "data_b64": base64.b64encode(data).decode("ascii"),
@@ -95,6 +96,8 @@ def payload_bytes(fields: dict[str, object]) -> bytes:
     """Inverse of :func:`payload_fields`: the exact bytes a JSON object carries."""
     b64 = fields.get("data_b64")
     if isinstance(b64, str):
+        import base64
+
         return base64.b64decode(b64)
     text = fields.get("text")
     if not isinstance(text, str):
