@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from netkit.events import Event
+from tests.helpers import children
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,33 +77,7 @@ def recv_all(sock: socket.socket, limit: int = 1 << 20) -> bytes:
 
 def zombies(ppid: int) -> list[int]:
     """PIDs of zombie children of *ppid* (from /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z" and int(fields[1]) == ppid:
-            out.append(int(entry))
-    return out
-
-
-def children(ppid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == ppid:
-            out.append(int(entry))
-    return out
+    return children(ppid, state="Z")
 
 
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:

@@ -13,22 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from netkit.cli import cli
-from tests.helpers import NETKIT, env
+from tests.helpers import NETKIT, env, processes
 
 
 def processes_in_group(pgid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # field 5 of /proc/PID/stat: process group
-            found.append(int(entry.name))
-    return found
+    return processes(lambda fields: int(fields[2]) == pgid)  # field 5 of stat: process group
 
 
 def listening_ports() -> set[int]:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.helpers import stat_fields
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -32,36 +34,14 @@ def status_kib(pid: int, field: str) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of *pid* from /proc/PID/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
+    fields = stat_fields(pid)
+    assert fields is not None, f"process {pid} is gone"
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _stat_fields(pid: str) -> list[str] | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def children(ppid: int, *, state: str | None = None) -> list[int]:
-    """PIDs whose parent is *ppid* (only those in *state*, e.g. ``Z``, when given)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(entry)
-        if fields is None or int(fields[1]) != ppid:
-            continue
-        if state is None or fields[0] == state:
-            out.append(int(entry))
-    return out
 
 
 def alive(pid: int) -> bool:
     """True while *pid* exists and is not a zombie."""
-    fields = _stat_fields(str(pid))
+    fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from tests.helpers import children
 from tests.reliability.proc_util import (
     Served,
     alive,
-    children,
     close_all,
     cpu_seconds,
     exchange,
