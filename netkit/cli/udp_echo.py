@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from netkit.cli._common import (
+    RATE,
     client_options,
     endpoint,
     handle_failures,
@@ -38,7 +39,7 @@ def udp_echo() -> None:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=RATE,
     default=None,
     metavar="N",
     help="Answer at most N datagrams a second per source address; the rest are dropped "

@@ -7,6 +7,7 @@ import sys
 import click
 
 from netkit.cli._common import (
+    SECONDS_OR_ZERO,
     TIMEOUT,
     client_options,
     endpoint,
@@ -68,7 +69,7 @@ def upper_server() -> None:
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=SECONDS_OR_ZERO,
     default=1.0,
     show_default=True,
     help="On SIGINT/SIGTERM, seconds busy connections get to finish (idle ones close at once).",
