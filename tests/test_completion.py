@@ -160,3 +160,31 @@ def test_install_refuses_a_symlink(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert b"symbolic link" in proc.stderr
     assert victim.read_text() == "keep me"
+
+
+def test_descriptions_are_the_real_short_help() -> None:
+    """zsh and fish show a description per command: the whole summary
+    (it used to be click's cut at the first period: "creosote -- Mr.")."""
+    e = env(_NETKIT_COMPLETE="zsh_complete", COMP_WORDS="netkit ", COMP_CWORD="1")
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    described = dict(zip(lines[1::3], lines[2::3], strict=True))
+    for name, (_target, summary) in COMMANDS.items():
+        assert described[name] == summary
+    e.update(COMP_WORDS="netkit udp-echo ", COMP_CWORD="2")
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    lines = proc.stdout.splitlines()
+    described = dict(zip(lines[1::3], lines[2::3], strict=True))
+    assert described["send"] == "Send each MESSAGE as one datagram and print each reply on stdout."
+
+
+@pytest.mark.parametrize(
+    "words", ["netkit creosote listen --logfile ", "netkit completion install --path "]
+)
+def test_path_options_complete_file_names(words: str) -> None:
+    parts = words.split(" ")
+    e = env(_NETKIT_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1))
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["file,"]

@@ -59,6 +59,25 @@ ALIASES: dict[str, tuple[str, str]] = {
 }
 
 
+def short_help(command: click.Command) -> str:
+    """A command's whole one-line summary: its short_help, else the first
+    paragraph of its help.  (click's default cuts at the first period, so
+    "Mr. Creosote: ..." became "Mr.", and at 45 columns.)"""
+    if command.short_help:
+        return command.short_help
+    first = (command.help or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+def _with_short_help(command: click.Command, summary: str | None = None) -> click.Command:
+    # completion (zsh, fish) and the man pages show these summaries
+    command.short_help = summary or short_help(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_short_help(sub)
+    return command
+
+
 def _load(target: str) -> click.Command:
     module_name, _, attr = target.partition(":")
     command = getattr(importlib.import_module(module_name), attr)
@@ -74,10 +93,11 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
-            return _load(COMMANDS[cmd_name][0])
+            target, summary = COMMANDS[cmd_name]
+            return _with_short_help(_load(target), summary)
         if cmd_name in ALIASES:
             group_name, sub = ALIASES[cmd_name]
-            group = _load(COMMANDS[group_name][0])
+            group = self.get_command(ctx, group_name)
             assert isinstance(group, click.Group)
             return group.get_command(ctx, sub)
         return None

@@ -43,6 +43,7 @@ def creosote() -> None:
 @server_options(DEFAULT_PORT)
 @click.option(
     "--logfile",
+    type=click.Path(),  # no checks here (the listener refuses what it must); completes files
     metavar="PATH",
     default=None,
     help="Also append one escaped line per message to PATH (a regular file; a symlink, "
