@@ -44,7 +44,7 @@ def test_man_pages_have_the_usual_sections() -> None:
         assert "\b" not in text  # click's no-rewrap marker never reaches roff
     assert ".SH EXAMPLES\n" in (ROOT / "docs" / "man" / "netkit-pack-ip.1").read_text()
     creosote = (ROOT / "docs" / "man" / "netkit-creosote.1").read_text()
-    assert "netkit\\-creosote \\- Mr. Creosote: UDP remote\\-debug" in creosote
+    assert "netkit\\-creosote \\- Mr.\\& Creosote: UDP remote\\-debug" in creosote
 
 
 def test_man_pages_render_within_80_columns() -> None:

@@ -115,7 +115,11 @@ class LazyGroup(click.Group):
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=LazyGroup,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="sockets exercises turned into tools: test servers and clients, lookups, packing",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="netkit")
 def cli() -> None:
     """netkit: sockets exercises turned into tools.
