@@ -19,11 +19,15 @@ from tests.helpers import NETKIT, env
 NOBODY = 65534
 
 
-def as_unprivileged(args: list[str]) -> list[str]:
-    # root may write anywhere: run as nobody to meet the permission check
+def run_unprivileged(*args: str) -> str:
+    """Run netkit (as nobody when we are root: root may write anywhere);
+    expect exit 1 and return its stderr."""
+    cmd = [NETKIT, *args]
     if os.geteuid() == 0:
-        return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
-    return args
+        cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *cmd]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    return proc.stderr
 
 
 def test_describe_error_names_the_file() -> None:
@@ -64,30 +68,15 @@ def test_a_closed_ancestor_is_named(locked: Path) -> None:
     inner = locked / "private" / "logs"
     inner.mkdir(parents=True)
     (locked / "private").chmod(0o700)
-    proc = subprocess.run(
-        as_unprivileged(
-            [NETKIT, "creosote", "listen", "--port", "0", "--logfile", str(inner / "x.log")]
-        ),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 1, proc.stderr
-    assert f"may not enter the directory {locked / 'private'}" in proc.stderr
+    stderr = run_unprivileged("creosote", "listen", "--port", "0", "--logfile", str(inner / "x"))
+    assert f"may not enter the directory {locked / 'private'}" in stderr
 
 
 def test_logfile_in_a_directory_one_cannot_write(locked: Path) -> None:
     log = locked / "debug.log"
-    proc = subprocess.run(
-        as_unprivileged([NETKIT, "creosote", "listen", "--port", "0", "--logfile", str(log)]),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 1, proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
+    (line,) = run_unprivileged(
+        "creosote", "listen", "--port", "0", "--logfile", str(log)
+    ).splitlines()
     assert line.startswith("Error: ") and str(log) in line
     assert f"may not create files in {log.parent}" in line
     assert "port" not in line.split(str(log), 1)[1] and "root" not in line
@@ -95,14 +84,6 @@ def test_logfile_in_a_directory_one_cannot_write(locked: Path) -> None:
 
 def test_completion_install_in_a_directory_one_cannot_write(locked: Path) -> None:
     target = locked / "netkit"
-    proc = subprocess.run(
-        as_unprivileged([NETKIT, "completion", "install", "bash", "--path", str(target)]),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 1, proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
+    (line,) = run_unprivileged("completion", "install", "bash", "--path", str(target)).splitlines()
     assert str(target.parent) in line and "may not create files" in line
     assert "port" not in line
