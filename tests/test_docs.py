@@ -66,3 +66,15 @@ def test_man_pages_render_within_80_columns() -> None:
         assert lines[0].startswith(title) and lines[0].endswith(title), lines[0]
         assert "netkit manual" in lines[0]
         assert all(len(line) <= 80 for line in lines), page.name
+
+
+def test_changelog_has_unreleased_on_top_and_the_release_with_its_date() -> None:
+    import re
+
+    from netkit import __version__
+
+    headings = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "[Unreleased]"
+    assert f"[{__version__}] - 2026-11-25" in headings
+    for heading in headings[1:]:
+        assert re.fullmatch(r"\[\d+\.\d+\.\d+\] - \d{4}-\d{2}-\d{2}", heading), heading
