@@ -116,13 +116,17 @@ def _printer(shell: str) -> click.Command:
 def completion() -> None:
     """Print or install shell completion for bash, zsh or fish.
 
+    Print the script and load it into the current shell, or install it
+    where the shell looks for completions.  (A wheel or pipx install puts
+    the scripts in share/bash-completion, share/zsh/site-functions and
+    share/fish/vendor_completions.d already.)
+
     \b
-    Print the script and load it into the current shell:
-      eval "$(netkit completion bash)"
-      netkit completion fish | source
-    Or install it where the shell looks for completions:
-      netkit completion install          (the shell in $SHELL)
-      netkit completion install zsh
+    Examples:
+      eval "$(netkit completion bash)"     load it into this bash
+      netkit completion fish | source      load it into this fish
+      netkit completion install            install for the shell in $SHELL
+      netkit completion install zsh        install for zsh
     """
 
 
