@@ -176,6 +176,17 @@ class Resolved(Event):
 
 
 @dataclass(frozen=True)
+class Unresolved(Event):
+    """resolve --json: a query that found nothing (also an ``Error:`` line, exit 1)."""
+
+    event: ClassVar[str] = "unresolved"
+    query: str
+    source: str  # "system resolver" or "dns 127.0.0.1:53"
+    error: str
+    status: dict[str, str] = field(default_factory=dict)  # with --server, per type
+
+
+@dataclass(frozen=True)
 class CompletionScript(Event):
     """completion SHELL --json: the script as a string."""
 

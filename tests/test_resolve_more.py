@@ -57,6 +57,18 @@ def test_nothing_found_names_each_status(runner: CliRunner, refusing_dns: str) -
     (line,) = result.output.strip().splitlines()
     assert line.startswith("Error: 'not-here.example': nothing found at DNS server")
     assert "A: REFUSED, AAAA: REFUSED" in line
+    # --json: the per-type status of a failure too, on stdout, as one object
+    proc = subprocess.run(
+        [NETKIT, "resolve", "--server", refusing_dns, "--json", "not-here.example"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    obj = json.loads(proc.stdout)
+    assert obj["event"] == "unresolved" and obj["status"] == {"A": "refused", "AAAA": "refused"}
+    assert proc.stderr.count("Error:") == 1
 
 
 def test_nodata_and_nxdomain_statuses(runner: CliRunner, tmp_path: Path) -> None:
@@ -125,7 +137,13 @@ def test_batch_one_result_each(runner: CliRunner, refusing_dns: str) -> None:
     )
     assert result.exit_code == 1  # one of them found nothing
     got = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [o["query"] for o in got] == ["only-a.example", "example.test"]
+    assert [(o["event"], o["query"]) for o in got] == [
+        ("resolved", "only-a.example"),
+        ("unresolved", "not-here.example"),
+        ("resolved", "example.test"),
+    ]
+    assert got[1]["status"] == {"A": "refused", "AAAA": "refused"}
+    assert got[1]["source"] == f"dns {refusing_dns}"
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "not-here.example" in errors[0]
     ok = invoke(runner, "--json", "localhost", "127.0.0.1")

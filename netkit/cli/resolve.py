@@ -61,6 +61,7 @@ def resolve(
       netkit resolve --server 127.0.0.1:5353 example.test
       netkit resolve --json localhost example.com 127.0.0.1
     """
+    from netkit import net
     from netkit.net import NetError
     from netkit.services import resolve as service
 
@@ -86,6 +87,12 @@ def resolve(
             else:
                 result = service.resolve_system(query, version=version, timeout=timeout)
         except NetError as exc:
+            if json_output:  # scripts get one object per query, failures too
+                from netkit.events import Unresolved
+
+                source = "system resolver" if address is None else "dns " + net.format_peer(address)
+                status = getattr(exc, "status", {})
+                out(Unresolved(query=query, source=source, error=str(exc), status=status))
             if len(queries) == 1:
                 raise
             failed += 1

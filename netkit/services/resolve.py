@@ -126,6 +126,14 @@ def resolve_system(query: str, *, version: int | None = None, timeout: float = 5
     return _bounded(lambda: _forward(query, version), timeout, f"lookup of {query!r}")
 
 
+class LookupFailed(NetError):
+    """Nothing found at a DNS server; *status* says what each query type got."""
+
+    def __init__(self, message: str, status: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 RESEND_AFTER = 1.0  # seconds before a UDP query is sent again (loss on the way)
 
 
@@ -306,7 +314,7 @@ def resolve_dns(
         ptrs = [str(r["value"]).rstrip(".") for r in records if r["type"] == "PTR"]
         canonical, aliases = (ptrs[0], ptrs[1:]) if ptrs else ("", [])
     if ANSWER not in status.values():
-        raise NetError(_nothing_found(query, where, status, timeout, reverse=reverse))
+        raise LookupFailed(_nothing_found(query, where, status, timeout, reverse=reverse), status)
     return Resolved(
         query=query,
         kind="reverse" if reverse else "forward",
