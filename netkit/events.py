@@ -137,6 +137,15 @@ class PortPacked(Event):
 
 
 @dataclass(frozen=True)
+class InvalidValue(Event):
+    """pack-ip --json with several values: one that could not be read (exit 2)."""
+
+    event: ClassVar[str] = "invalid"
+    input: str
+    error: str
+
+
+@dataclass(frozen=True)
 class NetworkInfo(Event):
     """pack-ip ADDRESS/PREFIX: a network, its mask, broadcast and host range."""
 

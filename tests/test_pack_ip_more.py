@@ -91,6 +91,17 @@ def test_a_bad_value_among_several(runner: CliRunner) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_bad_value_among_several_in_json(runner: CliRunner) -> None:
+    result = invoke(runner, "--json", "10.0.0.1", "127.1")
+    assert result.exit_code == 2
+    got = objects(result.stdout)
+    assert [(o["event"], o["input"]) for o in got] == [
+        ("address", "10.0.0.1"),
+        ("invalid", "127.1"),
+    ]
+    assert "has 2 parts" in str(got[1]["error"])
+
+
 def test_empty_stdin_is_a_missing_value(runner: CliRunner) -> None:
     result = invoke(runner, stdin="")
     assert result.exit_code == 2

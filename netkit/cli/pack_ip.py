@@ -85,6 +85,10 @@ def pack_ip(
             if single:
                 raise click.BadParameter(str(exc), param_hint="'VALUE'") from None
             bad += 1
+            if json_output and out is not None:  # one object per value, bad ones too
+                from netkit.events import InvalidValue
+
+                out(InvalidValue(input=value, error=str(exc)))
             click.echo(f"Error: Invalid value for 'VALUE': {exc}", err=True)
             continue
         if out is None:
