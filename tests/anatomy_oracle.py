@@ -79,7 +79,11 @@ def compare(events: list[dict[str, Any]], pcap: str) -> tuple[int, list[str]]:
         used: set[int] = set()
         for layer in frame["layers"]:
             match = next(
-                (i for i, (name, _) in enumerate(tlayers) if name == layer["layer"] and i not in used),
+                (
+                    i
+                    for i, (name, _) in enumerate(tlayers)
+                    if name == layer["layer"] and i not in used
+                ),
                 None,
             )
             if match is None:
@@ -91,7 +95,9 @@ def compare(events: list[dict[str, Any]], pcap: str) -> tuple[int, list[str]]:
                 compared += 1
                 got = tfields.get(key)
                 if not got:
-                    problems.append(f"frame {frame['index']}: tshark has no {key} (netkit {value!r})")
+                    problems.append(
+                        f"frame {frame['index']}: tshark has no {key} (netkit {value!r})"
+                    )
                 elif not _same(value, got[0]):
                     problems.append(
                         f"frame {frame['index']}: {key} netkit {value!r}, tshark {got[0]!r}"

@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "anatomy": (
         "netkit.cli.anatomy:anatomy",
-        "Capture one real exchange and show it layer by layer (Ethernet, ARP, IP, TCP/UDP, DNS, HTTP).",
+        "One real exchange captured and shown layer by layer (Ethernet, ARP, IP, TCP, DNS, HTTP).",
     ),
     "demo": (
         "netkit.cli.demo:demo",

@@ -117,11 +117,21 @@ def port_filter(ports: list[int], *, arp: bool = False) -> list[tuple[int, int, 
     prog.append((_JEQ, 0x0806, "accept" if arp else "reject", ""))
     prog.append((_JEQ, 0x0800, "ipv4", ""))
     prog.append((_JEQ, 0x86DD, "ipv6", "reject"))
-    prog += ["ipv4", (_LDB_ABS, 23, "", ""), (_JEQ, 6, "ports4", ""), (_JEQ, 17, "ports4", "reject")]
+    prog += [
+        "ipv4",
+        (_LDB_ABS, 23, "", ""),
+        (_JEQ, 6, "ports4", ""),
+        (_JEQ, 17, "ports4", "reject"),
+    ]
     prog += ["ports4", (_LDH_ABS, 20, "", ""), (_JSET, 0x1FFF, "reject", "")]
     prog += [(_LDXB_MSH, 14, "", "")]
     prog += match(_LDH_IND, 14) + match(_LDH_IND, 16) + [(_RET, 0, "", "")]
-    prog += ["ipv6", (_LDB_ABS, 20, "", ""), (_JEQ, 6, "ports6", ""), (_JEQ, 17, "ports6", "reject")]
+    prog += [
+        "ipv6",
+        (_LDB_ABS, 20, "", ""),
+        (_JEQ, 6, "ports6", ""),
+        (_JEQ, 17, "ports6", "reject"),
+    ]
     prog += ["ports6", *match(_LDH_ABS, 54), *match(_LDH_ABS, 56)]
     prog += ["reject", (_RET, 0, "", ""), "accept", (_RET, 262144, "", "")]
     return _assemble(prog)

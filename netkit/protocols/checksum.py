@@ -23,7 +23,8 @@ def ones_sum(data: bytes, start: int = 0) -> int:
     """The folded 16-bit ones' complement sum of *data* (padded with a zero byte)."""
     if len(data) % 2:
         data += b"\x00"
-    total = start + sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
+    total = start + sum(words)
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return total

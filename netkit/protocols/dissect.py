@@ -117,7 +117,12 @@ class Dissector:
             layer.notes.append("a fragment: the transport header is in the first one")
             return
         self._transport(
-            ip.num("ip.proto"), ip.text("ip.src"), ip.text("ip.dst"), payload, at + ip.length, layers
+            ip.num("ip.proto"),
+            ip.text("ip.src"),
+            ip.text("ip.dst"),
+            payload,
+            at + ip.length,
+            layers,
         )
 
     def _ipv6(self, data: bytes, at: int, layers: list[Layer]) -> None:

@@ -16,7 +16,17 @@ import struct
 from netkit.protocols.frames import Field, Header, Malformed
 
 HEADER = struct.Struct("!HHHHHH")
-TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 41: "OPT"}
+TYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    15: "MX",
+    16: "TXT",
+    28: "AAAA",
+    41: "OPT",
+}
 MAX_POINTERS = 32
 
 
@@ -144,7 +154,9 @@ def parse_dns(msg: bytes) -> Header:
             fields.append(Field("dns.aaaa" if first else "", "RDATA (AAAA)", value, j + 10, 128))
         elif rtype == 5:
             value, _ = read_name(msg, j + 10)
-            fields.append(Field("dns.cname" if first else "", "RDATA (CNAME)", value, j + 10, 8 * rdlen))
+            fields.append(
+                Field("dns.cname" if first else "", "RDATA (CNAME)", value, j + 10, 8 * rdlen)
+            )
         else:
             value = rdata.hex(":")
             if rdlen:

@@ -217,9 +217,7 @@ def parse_ipv4(data: bytes) -> Header:
         Field("ip.flags.mf", "MF", (flags_frag >> 13) & 1, 6, 1, bit=2),
         Field("ip.frag_offset", "Fragment offset", (flags_frag & 0x1FFF) * 8, 6, 13, bit=3),
         Field("ip.ttl", "TTL", ttl, 8, 8),
-        Field(
-            "ip.proto", "Protocol", proto, 9, 8, shown=f"{proto} ({PROTOCOLS.get(proto, '?')})"
-        ),
+        Field("ip.proto", "Protocol", proto, 9, 8, shown=f"{proto} ({PROTOCOLS.get(proto, '?')})"),
         Field("ip.checksum", "Header checksum", csum, 10, 16, shown=f"0x{csum:04x}"),
         Field("ip.src", "Source address", str(ipaddress.IPv4Address(src)), 12, 32),
         Field("ip.dst", "Destination address", str(ipaddress.IPv4Address(dst)), 16, 32),
@@ -286,7 +284,14 @@ def parse_ipv6(data: bytes) -> Header:
 
 
 def build_ipv6(
-    src: str, dst: str, nxt: int, payload_len: int, *, hlim: int = 64, tclass: int = 0, flow: int = 0
+    src: str,
+    dst: str,
+    nxt: int,
+    payload_len: int,
+    *,
+    hlim: int = 64,
+    tclass: int = 0,
+    flow: int = 0,
 ) -> bytes:
     first = (6 << 28) | (tclass << 20) | flow
     return IPV6.pack(
@@ -317,8 +322,15 @@ TCP_FLAGS = (
 TCP_OPTION_NAMES = {0: "EOL", 1: "NOP", 2: "MSS", 3: "WS", 4: "SACK_PERM", 5: "SACK", 8: "TS"}
 
 
+_FLAG_ORDER = (
+    (0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"),
+    (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"), (0x100, "AE"),
+)  # fmt: skip
+
+
 def tcp_flag_names(flags: int) -> list[str]:
-    return [label for mask, _, label in TCP_FLAGS if flags & mask and label != "AE"]
+    """The set flags in the order people say them: SYN+ACK, FIN+ACK, PSH+ACK."""
+    return [label for mask, label in _FLAG_ORDER if flags & mask]
 
 
 def _tcp_options(data: bytes, start: int, end: int) -> tuple[list[Field], dict[str, int]]:
@@ -416,8 +428,7 @@ def build_tcp(
         raise ValueError("TCP options must be padded to a multiple of 4 bytes")
     offset = (TCP.size + len(options)) // 4
     return (
-        TCP.pack(sport, dport, seq, ack, (offset << 12) | flags, window, checksum, urgent)
-        + options
+        TCP.pack(sport, dport, seq, ack, (offset << 12) | flags, window, checksum, urgent) + options
     )
 
 

@@ -64,9 +64,13 @@ def parse_http(data: bytes) -> Header:
             raw = rest.strip(b" \t")
             name = HEADER_FIELDS.get(key.decode("latin-1").lower(), "")
             fields.append(Field("", decode(key), decode(key), pos, 8 * len(key)))
-            fields.append(Field(name, f"{decode(key)} value", decode(raw), value_start, 8 * len(raw)))
+            fields.append(
+                Field(name, f"{decode(key)} value", decode(raw), value_start, 8 * len(raw))
+            )
         pos += len(line) + 2
     body = data[end + 4 :]
     if body:
         fields.append(Field("", "Body", decode(body), end + 4, 8 * len(body)))
-    return Header("http", end + 4, fields, {"kind": kind, "start_line": decode(first)})
+    values: dict[str, int | str] = {f.name: f.value for f in fields if f.name}
+    values.update(kind=kind, start_line=decode(first))
+    return Header("http", end + 4, fields, values)

@@ -27,7 +27,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -86,7 +86,7 @@ class FrameCapture:
         self._filter: ctypes.Array[ctypes.c_char] | None = None
 
     def open(self) -> None:
-        """Make the socket (here, in this thread's namespace); PermissionError without CAP_NET_RAW."""
+        """Make the socket in this thread's namespace; PermissionError without CAP_NET_RAW."""
         # protocol 0: nothing is queued before the filter is on and the socket is bound
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
@@ -292,7 +292,9 @@ class Namespaces:
             _ip("netns", "delete", name)
 
     def mac(self, side: str) -> str:
-        ns, dev = (self.client, self.client_if) if side == "client" else (self.server, self.server_if)
+        ns, dev = (
+            (self.client, self.client_if) if side == "client" else (self.server, self.server_if)
+        )
         done = _ip("-n", ns, "-j", "link", "show", "dev", dev)
         try:
             return str(json.loads(done.stdout)[0]["address"])
@@ -677,7 +679,7 @@ def dissect_outcome(outcome: Outcome, *, loopback: bool) -> list[list[Layer]]:
 
 
 def direction(layers: list[Layer], server_ports: set[int], client_ip: str) -> str:
-    """"out" for what the client side sent, "in" for what came back."""
+    """ "out" for what the client side sent, "in" for what came back."""
     for layer in layers:
         if layer.kind == "arp":
             return "out" if layer.header["arp.src.proto_ipv4"] == client_ip else "in"
@@ -735,7 +737,7 @@ def _payload_len(ls: list[Layer]) -> int:
 
 
 def _encapsulation(ls: list[Layer], length: int) -> str:
-    """"GET / HTTP/1.1 (98 bytes) in a TCP segment (+32) in an IPv4 packet (+20) ..."""
+    """ "GET / HTTP/1.1 (98 bytes) in a TCP segment (+32) in an IPv4 packet (+20) ..."""
     names = {"eth": "an Ethernet frame", "ip": "an IPv4 packet", "ipv6": "an IPv6 packet"}
     names |= {"tcp": "a TCP segment", "udp": "a UDP datagram", "sll": "a Linux cooked frame"}
     data = _payload_len(ls)
@@ -760,7 +762,7 @@ def lecture_steps(
     L = outcome.layers
     steps: list[dict[str, Any]] = []
 
-    def add(step: str, frames: list[int | None], text: str) -> None:
+    def add(step: str, frames: Sequence[int | None], text: str) -> None:
         shown = [n + 1 for n in frames if n is not None]
         if shown:
             steps.append({"step": step, "frames": shown, "text": text})
@@ -773,8 +775,7 @@ def lecture_steps(
         add(
             "next hop's MAC address (ARP)",
             [who, isat],
-            f"who has {arp.header['arp.src.proto_ipv4']}? "
-            f"it is at {arp.header['arp.src.hw_mac']}",
+            f"who has {arp.header['arp.src.proto_ipv4']}? it is at {arp.header['arp.src.hw_mac']}",
         )
     q = _first(L, dirs, lambda ls, d: _layer(ls, "dns") is not None and d == "out")
     a = _first(L, dirs, lambda ls, d: _layer(ls, "dns") is not None and d == "in")
@@ -785,7 +786,7 @@ def lecture_steps(
             "name → address (DNS)",
             [q, a],
             f"{dns_layer.header.values.get('answers', '')} "
-            f"(UDP to port {server_ports.get('dns')}, the lecture's 53)",
+            f"(over UDP; server port {server_ports.get('dns')} stands in for DNS's well-known 53)",
         )
     syn = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x02)
     synack = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x12)
@@ -794,7 +795,7 @@ def lecture_steps(
         ip = _layer(L[syn], "ip") or _layer(L[syn], "ipv6")
         assert tcp is not None and ip is not None
         v = "ip" if ip.kind == "ip" else "ipv6"
-        http = " (the lecture's well-known port 80)" if "http" in server_ports else ""
+        http = " (standing in for HTTP's well-known 80)" if "http" in server_ports else ""
         add(
             "port and address of each end",
             [syn],
@@ -807,10 +808,18 @@ def lecture_steps(
             lambda ls, d: synack is not None and d == "out" and _flags(ls) & 0x17 == 0x10,
         )
         add("three-way handshake (TCP)", [syn, synack, ack], "SYN, SYN+ACK, ACK")
-    ask = _first(L, dirs, lambda ls, d: d == "out" and _payload_len(ls) > 0 and _layer(ls, "dns") is None)
+    ask = _first(
+        L, dirs, lambda ls, d: d == "out" and _payload_len(ls) > 0 and _layer(ls, "dns") is None
+    )
     if ask is not None:
-        add("the request, layer in layer", [ask], _encapsulation(L[ask], len(outcome.captured[ask].frame)))
-    answer = _first(L, dirs, lambda ls, d: d == "in" and _payload_len(ls) > 0 and _layer(ls, "dns") is None)
+        add(
+            "the request, layer in layer",
+            [ask],
+            _encapsulation(L[ask], len(outcome.captured[ask].frame)),
+        )
+    answer = _first(
+        L, dirs, lambda ls, d: d == "in" and _payload_len(ls) > 0 and _layer(ls, "dns") is None
+    )
     if answer is not None:
         add("the reply", [answer], _encapsulation(L[answer], len(outcome.captured[answer].frame)))
     fins = [n for n, ls in enumerate(L) if _flags(ls) & 0x01]
@@ -885,31 +894,18 @@ def run_anatomy(
     pcap: str | None = None,
 ) -> Outcome:
     """The whole command: namespaces, servers, capture, exchange, events; cleans up always."""
-    from netkit._events_anatomy import (
-        AnatomyExchange,
-        AnatomyNeighbours,
-        AnatomySocket,
-        AnatomySummary,
-    )
+    from netkit._events_anatomy import AnatomyExchange, AnatomySocket, AnatomySummary
 
     if exchange not in EXCHANGES:
         raise ValueError(f"exchange must be one of {EXCHANGES}")
+    if netns and os.geteuid() != 0:
+        raise NetError(NEED_ADMIN)
     if capture and os.geteuid() != 0:
         _check_capture_privilege()
     with maybe_namespaces(netns) as ns:
         client_ip = CLIENT_IP if ns else "127.0.0.1"
         interface = ns.client_if if ns else "lo"
-        if ns is not None:
-            for side in ("client", "server"):
-                sink(
-                    AnatomyNeighbours(
-                        "before",
-                        side,
-                        CLIENT_IP if side == "client" else SERVER_IP,
-                        ns.mac(side),
-                        ns.neighbours(side),
-                    )
-                )
+        before = [_neighbours(ns, "before", side) for side in ("client", "server")] if ns else []
         outcome = run_exchange(exchange, lambda e: None, capture=capture, netns=ns)
         sink(
             AnatomyExchange(
@@ -921,6 +917,8 @@ def run_anatomy(
                 notes=(NETNS_NOTES if ns else LOOPBACK_NOTES) if capture else [NO_CAPTURE_MISSING],
             )
         )
+        for event in before:
+            sink(event)
         dirs: list[str] = []
         if capture:
             if pcap is not None:
@@ -947,15 +945,7 @@ def run_anatomy(
                 )
         if ns is not None:
             for side in ("client", "server"):
-                sink(
-                    AnatomyNeighbours(
-                        "after",
-                        side,
-                        CLIENT_IP if side == "client" else SERVER_IP,
-                        ns.mac(side),
-                        ns.neighbours(side),
-                    )
-                )
+                sink(_neighbours(ns, "after", side))
         steps = lecture_steps(outcome, dirs, outcome.ports) if capture else []
         sink(
             AnatomySummary(
@@ -965,12 +955,23 @@ def run_anatomy(
                 steps=steps,
                 ports=outcome.ports,
                 pcap=pcap,
-                counts={"frames": len(outcome.captured), "duplicates_dropped": outcome.duplicates},
+                counts={
+                    "captured": int(capture),
+                    "frames": len(outcome.captured),
+                    "duplicates_dropped": outcome.duplicates,
+                },
             )
         )
         if "capture" in outcome.results:
             raise NetError(outcome.results["capture"])
     return outcome
+
+
+def _neighbours(ns: Namespaces, when: str, side: str) -> Any:
+    from netkit._events_anatomy import AnatomyNeighbours
+
+    address = CLIENT_IP if side == "client" else SERVER_IP
+    return AnatomyNeighbours(when, side, address, ns.mac(side), ns.neighbours(side))
 
 
 def _check_capture_privilege() -> None:
