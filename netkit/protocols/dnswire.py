@@ -58,7 +58,7 @@ def read_name(msg: bytes, offset: int) -> tuple[str, int]:
         label = msg[i + 1 : i + 1 + n]
         if len(label) < n:
             raise Malformed("DNS label runs past the message")
-        labels.append(label.decode("ascii", "backslashreplace"))
+        labels.append(label.decode("utf-8", "surrogateescape"))
         i += 1 + n
     return (".".join(labels) if labels else "<Root>"), (end if end is not None else i)
 

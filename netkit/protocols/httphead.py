@@ -2,14 +2,14 @@
 
 Text protocols have no fixed layout: a field is a run of bytes up to a
 space or CRLF.  Each field keeps its byte offset so a renderer can point at
-it in the hexdump; values are decoded with invalid bytes written ``\\xNN``
-(escaping for the terminal is the renderer's job).
+it in the hexdump; values are decoded as UTF-8 with invalid bytes kept as
+surrogates (``surrogateescape``), so :func:`netkit.protocols.text.escape`
+shows each as ``\\xNN``: escaping for the terminal is the renderer's job.
 """
 
 from __future__ import annotations
 
 from netkit.protocols.frames import Field, Header, Malformed
-from netkit.protocols.text import decode
 
 # header name (lower case) -> tshark's field name
 HEADER_FIELDS = {
@@ -22,6 +22,10 @@ HEADER_FIELDS = {
     "server": "http.server",
 }
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
+
+
+def decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def looks_like_http(data: bytes) -> bool:
