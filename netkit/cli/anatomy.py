@@ -31,6 +31,13 @@ _EXCHANGES = ("udp", "tcp", "http", "dns", "all")
     metavar="FILE",
     help="Also write the frames shown to FILE as pcapng (Wireshark, tshark).",
 )
+@click.option(
+    "--fields",
+    "show_fields",
+    is_flag=True,
+    help="Under each diagram, list every field with tshark's name for it, its value and its "
+    "byte offsets in the frame.",
+)
 @output_options
 @handle_failures
 def anatomy(
@@ -38,6 +45,7 @@ def anatomy(
     netns: bool,
     no_capture: bool,
     pcap: str | None,
+    show_fields: bool,
     json_output: bool,
     no_color: bool,
 ) -> None:
@@ -71,6 +79,7 @@ def anatomy(
     Examples:
       sudo netkit anatomy http
       sudo netkit anatomy --netns udp
+      sudo netkit anatomy tcp --fields
       sudo netkit anatomy tcp --pcap tcp.pcapng --json
       netkit anatomy --no-capture tcp
     """
@@ -82,6 +91,8 @@ def anatomy(
     if no_capture and (netns or pcap):
         raise click.UsageError("--no-capture goes with neither --netns nor --pcap")
     out = renderer(json_output, no_color)
+    if show_fields:
+        out.show_fields = True  # type: ignore[attr-defined]  # read by netkit.render.anatomy
 
     def on_term(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # the namespaces are removed on the way out

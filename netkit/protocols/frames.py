@@ -54,6 +54,7 @@ class Field:
     bits: int
     bit: int = 0
     shown: str = ""
+    wire: int | None = None  # the number on the wire, where tshark reports another (IHL 5 = 20)
 
     @property
     def display(self) -> str:
@@ -207,7 +208,16 @@ def parse_ipv4(data: bytes) -> Header:
     _need(data, hdr_len, "IPv4 header with options")
     fields = [
         Field("ip.version", "Version", version, 0, 4),
-        Field("ip.hdr_len", "IHL", hdr_len, 0, 4, bit=4, shown=f"{ihl} (×4 = {hdr_len} bytes)"),
+        Field(
+            "ip.hdr_len",
+            "IHL",
+            hdr_len,
+            0,
+            4,
+            bit=4,
+            shown=f"{ihl} (×4 = {hdr_len} bytes)",
+            wire=ihl,
+        ),
         Field("ip.dsfield.dscp", "DSCP", tos >> 2, 1, 6),
         Field("ip.dsfield.ecn", "ECN", tos & 3, 1, 2, bit=6),
         Field("ip.len", "Total length", total, 2, 16),
@@ -215,7 +225,15 @@ def parse_ipv4(data: bytes) -> Header:
         Field("ip.flags.rb", "R", flags_frag >> 15, 6, 1),
         Field("ip.flags.df", "DF", (flags_frag >> 14) & 1, 6, 1, bit=1),
         Field("ip.flags.mf", "MF", (flags_frag >> 13) & 1, 6, 1, bit=2),
-        Field("ip.frag_offset", "Fragment offset", (flags_frag & 0x1FFF) * 8, 6, 13, bit=3),
+        Field(
+            "ip.frag_offset",
+            "Fragment offset",
+            (flags_frag & 0x1FFF) * 8,
+            6,
+            13,
+            bit=3,
+            wire=flags_frag & 0x1FFF,
+        ),
         Field("ip.ttl", "TTL", ttl, 8, 8),
         Field("ip.proto", "Protocol", proto, 9, 8, shown=f"{proto} ({PROTOCOLS.get(proto, '?')})"),
         Field("ip.checksum", "Header checksum", csum, 10, 16, shown=f"0x{csum:04x}"),
@@ -397,7 +415,15 @@ def parse_tcp(data: bytes) -> Header:
         Field("tcp.dstport", "Destination port", dport, 2, 16),
         Field("tcp.seq_raw", "Sequence number", seq, 4, 32),
         Field("tcp.ack_raw", "Acknowledgment number", ack, 8, 32),
-        Field("tcp.hdr_len", "Offset", hdr_len, 12, 4, shown=f"{hdr_len // 4} (×4 = {hdr_len})"),
+        Field(
+            "tcp.hdr_len",
+            "Offset",
+            hdr_len,
+            12,
+            4,
+            shown=f"{hdr_len // 4} (×4 = {hdr_len})",
+            wire=hdr_len // 4,
+        ),
         Field("tcp.flags.res", "Rsv", (off_flags >> 9) & 7, 12, 3, bit=4),
     ]
     for n, (mask, name, label) in enumerate(TCP_FLAGS):

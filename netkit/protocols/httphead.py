@@ -67,10 +67,7 @@ def parse_http(data: bytes) -> Header:
             value_start = pos + len(key) + 1 + (len(rest) - len(rest.lstrip(b" \t")))
             raw = rest.strip(b" \t")
             name = HEADER_FIELDS.get(key.decode("latin-1").lower(), "")
-            fields.append(Field("", decode(key), decode(key), pos, 8 * len(key)))
-            fields.append(
-                Field(name, f"{decode(key)} value", decode(raw), value_start, 8 * len(raw))
-            )
+            fields.append(Field(name, f"{decode(key)}:", decode(raw), value_start, 8 * len(raw)))
         pos += len(line) + 2
     body = data[end + 4 :]
     if body:

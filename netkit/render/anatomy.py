@@ -68,29 +68,49 @@ def _cell(f: Field, width: int, first: bool) -> str:
         return "…".center(width)
     if f.bits == 1:
         return (f.label[0] if f.value else "·").center(width)
-    for text in (f"{f.label} {_value(f)}", _value(f), f"{f.label} {f.value}", str(f.value)):
+    number = f.value if f.wire is None else f.wire
+    for text in (f"{f.label} {_value(f)}", _value(f), f"{f.label} {number}", str(number)):
         if len(text) <= width:
             return text.center(width)
     return truncate(_value(f), width)
 
 
-def diagram(layer: Layer, colours: dict[int, str]) -> Text:
-    """The RFC-style diagram of a fixed-layout header, filled with the values."""
-    fields = [(n, f) for n, f in enumerate(layer.fields) if f.offset < layer.header.length]
-    if layer.kind == "dns":
-        fields = [(n, f) for n, f in fields if f.offset < 12]
+def _owners(layer: Layer) -> dict[int, int]:
+    """Frame offset -> number of the field that byte belongs to (the first one)."""
+    owner: dict[int, int] = {}
+    for n, f in enumerate(layer.fields):
+        for i in range(f.offset, f.offset + f.size):
+            owner.setdefault(layer.offset + i, n)
+    return owner
+
+
+def _hex_row(
+    frame: bytes, at: int, end: int, owner: dict[int, int], colours: dict[int, str]
+) -> Text:
+    """Four bytes of the frame from *at*, with their offset, each in its field's colour."""
+    out = Text(f"{at:04x}  ", style="dim")
+    for i in range(at, min(at + 4, end)):
+        out.append(f"{frame[i]:02x}", style=colours.get(owner.get(i, -1), "dim"))
+        out.append(" ")
+    return out
+
+
+def diagram(frame: bytes, layer: Layer, end: int, colours: dict[int, str]) -> Text:
+    """The RFC-style diagram of a header filled with the values, each row beside its 4 bytes."""
+    limit = 8 * (end - layer.offset)
     # boxes per row: (start bit in the row, width in bits, field number, first part)
     rows: dict[int, list[tuple[int, int, int, bool]]] = {}
-    for n, f in fields:
+    for n, f in enumerate(layer.fields):
         start = f.offset * 8 + f.bit
-        end = start + f.bits
+        stop = min(start + f.bits, limit)
         first = True
-        while start < end:
+        while start < stop:
             row, col = divmod(start, BITS)
-            width = min(end - start, BITS - col)
+            width = min(stop - start, BITS - col)
             rows.setdefault(row, []).append((col, width, n, first))
             start += width
             first = False
+    owner = _owners(layer)
     out = Text(RULER + "\n", style="dim")
     border = "+" + "-+" * BITS
     out.append(border + "\n", style="dim")
@@ -104,29 +124,32 @@ def diagram(layer: Layer, colours: dict[int, str]) -> Text:
             line.append(_cell(layer.fields[n], chars, first), style=colours.get(n, ""))
             line.append("|", style="dim")
             used = col + width
+        line.append(" " * max(2 * BITS + 4 - len(line.plain), 1))
+        line.append_text(_hex_row(frame, layer.offset + 4 * row, end, owner, colours))
         out.append_text(line)
         out.append("\n")
         out.append(border + "\n", style="dim")
     return out
 
 
-def hexdump(frame: bytes, layer: Layer, end: int, colours: dict[int, str]) -> Text:
-    """The layer's bytes, 8 a row, each in the colour of the field it belongs to."""
-    owner: dict[int, int] = {}
+def text_fields(frame: bytes, layer: Layer, colours: dict[int, str]) -> Table:
+    """Fields of a text protocol or of a variable part (DNS names, HTTP lines) with their bytes."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column()
+    table.add_column(no_wrap=True)
     for n, f in enumerate(layer.fields):
-        for i in range(f.offset, f.offset + f.size):
-            owner.setdefault(layer.offset + i, n)
-    out = Text()
-    for row in range(layer.offset - layer.offset % 8, end, 8):
-        out.append(f"{row:04x}  ", style="dim")
-        for i in range(row, row + 8):
-            if i < layer.offset or i >= end:
-                out.append("   ")
-                continue
-            out.append(f"{frame[i]:02x}", style=colours.get(owner.get(i, -1), "dim"))
-            out.append(" ")
-        out.append("\n")
-    return out
+        if layer.kind == "dns" and f.offset < 12:
+            continue
+        first = layer.offset + f.offset
+        raw = frame[first : first + min(f.size, 6)]
+        more = " …" if f.size > 6 else ""
+        table.add_row(
+            Text(escape(f.label), style="bold " + colours.get(n, "")),
+            Text(truncate(_value(f), 90)),
+            Text(f"{first:04x}  {raw.hex(' ')}{more}", style=colours.get(n, "dim")),
+        )
+    return table
 
 
 def field_list(layer: Layer, colours: dict[int, str], skip_payload: bool = True) -> Table:
@@ -205,17 +228,23 @@ def _frame(r: HumanRenderer, ev: AnatomyFrame) -> None:
         colours = _colours(layer)
         end = _layer_end(layers, n, len(frame))
         r.out.print(Text(f"\n{TITLES.get(layer.kind, layer.kind)}", style="bold underline"))
-        if layer.kind in DIAGRAM or layer.kind == "dns":
-            grid = Table.grid(padding=(0, 3))
-            grid.add_column(no_wrap=True)
-            grid.add_column(no_wrap=True)
-            hex_end = end if layer.kind != "dns" else layer.offset + 12
-            grid.add_row(diagram(layer, colours), hexdump(frame, layer, hex_end, colours))
-            r.out.print(grid)
+        if layer.kind in DIAGRAM:
+            r.out.print(
+                diagram(frame, layer, min(end, layer.offset + layer.header.length), colours)
+            )
+        elif layer.kind == "dns":
+            r.out.print(diagram(frame, layer, layer.offset + 12, colours))
+            r.out.print(text_fields(frame, layer, colours))
+        else:
+            r.out.print(text_fields(frame, layer, colours))
         if layer.kind == "tcp":
             flags = tcp_flag_names(layer.header.num("flags"))
             r.out.print(Text(f"  flags: {' '.join(flags) or 'none'}", style="bold"))
-        r.out.print(field_list(layer, colours))
+        if getattr(r, "show_fields", False):
+            r.out.print(field_list(layer, colours))
+        elif layer.derived:
+            derived = ", ".join(f"{k} {v}" for k, v in layer.derived.items())
+            r.out.print(Text(f"  not on the wire, counted as tshark does: {derived}", style="dim"))
         line = _checksum_line(layer)
         if line is not None:
             r.out.print(line)
