@@ -100,7 +100,18 @@ class Dissector:
         rest = frame[link.length :]
         if ethertype == frames.ETH_P_ARP:
             arp = frames.parse_arp(rest)
-            layers.append(Layer("arp", link.length, arp))
+            layer = Layer("arp", link.length, arp)
+            if arp["arp.opcode"] == 1:
+                layer.notes.append(
+                    f"a broadcast: {arp['arp.src.proto_ipv4']} does not know the MAC address "
+                    f"of {arp['arp.dst.proto_ipv4']} yet, so the target MAC is left zero"
+                )
+            elif arp["arp.opcode"] == 2:
+                layer.notes.append(
+                    f"the answer, sent straight back: {arp['arp.src.proto_ipv4']} is at "
+                    f"{arp['arp.src.hw_mac']}; both ends keep it in their neighbour cache"
+                )
+            layers.append(layer)
         elif ethertype == frames.ETH_P_IP:
             self._ipv4(rest, link.length, layers)
         elif ethertype == frames.ETH_P_IPV6:

@@ -283,7 +283,9 @@ def _label(ev: AnatomyFrame) -> str:
         length = int(t.derived.get("tcp.len", 0))
         return text + (f" len={length}" if length else "")
     if "udp" in kinds:
-        return f"UDP {kinds['udp'].header['udp.length']} bytes"
+        u = kinds["udp"]
+        data = next((str(f.value) for f in u.fields if f.name == "udp.payload"), "")
+        return f"UDP {escape(bytes.fromhex(data.replace(':', '')))}"
     return "?"
 
 

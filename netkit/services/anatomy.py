@@ -788,6 +788,22 @@ def lecture_steps(
             f"{dns_layer.header.values.get('answers', '')} "
             f"(over UDP; server port {server_ports.get('dns')} stands in for DNS's well-known 53)",
         )
+    first_udp = _first(
+        L,
+        dirs,
+        lambda ls, d: d == "out" and _layer(ls, "udp") is not None and "dns" not in server_ports,
+    )
+    if first_udp is not None:
+        udp = _layer(L[first_udp], "udp")
+        ip = _layer(L[first_udp], "ip") or _layer(L[first_udp], "ipv6")
+        assert udp is not None and ip is not None
+        v = ip.kind
+        add(
+            "port and address of each end",
+            [first_udp],
+            f"server port {udp.header['udp.dstport']} ← client port {udp.header['udp.srcport']}; "
+            f"{ip.header[v + '.src']} → {ip.header[v + '.dst']}",
+        )
     syn = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x02)
     synack = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x12)
     if syn is not None:
