@@ -268,3 +268,13 @@ def test_http_and_dns_text_is_escaped_for_the_terminal() -> None:
     assert "\\x1b]52;c;SGVsbG8=" in text and "\\u202e" in text
     assert "e\\x1b[2Jx.test" in text  # the DNS name, escaped
     assert os.environ.get("NO_COLOR") is None
+
+
+def test_demo_addresses_and_layers_step() -> None:
+    done = run("demo", "addresses", "--no-color", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert b"netkit anatomy udp: 14 bytes of data in a UDP datagram (+8)" in done.stdout
+    assert b"each layer adds its header" in done.stdout
+    unprivileged = as_nobody("demo", "addresses", "--no-color")
+    assert unprivileged.returncode == 0, unprivileged.stderr
+    assert b"needs CAP_NET_RAW: run `sudo netkit anatomy`" in unprivileged.stdout
