@@ -200,3 +200,21 @@ def test_dissect_captured_syn() -> None:
     assert tcp.json_fields()["tcp.options.mss_val"] == 65495
     assert tcp.checksum is not None and tcp.checksum.status == "partial"
     assert layers[1].checksum is not None and layers[1].checksum.status == "correct"
+
+
+def test_linux_cooked_header() -> None:
+    raw = struct.pack("!HHH8sH", 4, 772, 6, bytes.fromhex("0102030405060000"), 0x0800)
+    h = frames.parse_sll(raw)
+    assert (h["sll.pkttype"], h["sll.hatype"], h["sll.etype"]) == (4, 772, 0x0800)
+    assert h["sll.src.eth"] == "01:02:03:04:05:06"
+
+
+def test_lecture_steps_of_a_captured_syn() -> None:
+    from netkit.protocols.steps import direction, lecture_steps
+
+    layers = [Dissector().dissect(SYN)]
+    dirs = [direction(layers[0], {36445}, "127.0.0.1")]
+    assert dirs == ["out"]
+    steps = lecture_steps(layers, [len(SYN)], dirs, {"upper-server": 36445})
+    assert steps[0]["step"] == "port and address of each end" and steps[0]["frames"] == [1]
+    assert "server port 36445 ← client port 38254" in steps[0]["text"]
