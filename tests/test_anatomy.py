@@ -278,3 +278,17 @@ def test_demo_addresses_and_layers_step() -> None:
     unprivileged = as_nobody("demo", "addresses", "--no-color")
     assert unprivileged.returncode == 0, unprivileged.stderr
     assert b"needs CAP_NET_RAW: run `sudo netkit anatomy`" in unprivileged.stdout
+
+
+def test_bad_input_one_error_line() -> None:
+    for args, code in (
+        (["anatomy", "udp", "--pcap", "/nonexistent/dir/x.pcapng"], 1),
+        (["anatomy", "--no-capture", "--netns"], 2),
+        (["anatomy", "bogus"], 2),
+    ):
+        done = run(*args, timeout=60)
+        err = done.stderr.decode()
+        assert done.returncode == code, err
+        assert [x for x in err.splitlines() if x.startswith("Error:")] and "Traceback" not in err
+        assert done.stdout == b""
+    no_leftovers()

@@ -70,6 +70,18 @@ def _encapsulation(ls: list[Layer], length: int) -> str:
     return " ".join(parts) + f" = {length} bytes on the wire"
 
 
+def _ends(ls: list[Layer], kind: str, note: str) -> str:
+    """ "server port P ← client port C; SRC → DST" from a frame the client sent."""
+    transport = _layer(ls, kind)
+    ip = _layer(ls, "ip") or _layer(ls, "ipv6")
+    assert transport is not None and ip is not None
+    t, v = transport.header, ip.header
+    return (
+        f"server port {t[kind + '.dstport']}{note} ← client port {t[kind + '.srcport']}; "
+        f"{v[ip.kind + '.src']} → {v[ip.kind + '.dst']}"
+    )
+
+
 def lecture_steps(
     L: list[list[Layer]], lengths: list[int], dirs: list[str], server_ports: dict[str, int]
 ) -> list[dict[str, Any]]:
@@ -113,30 +125,12 @@ def lecture_steps(
         lambda ls, d: d == "out" and _layer(ls, "udp") is not None and "dns" not in server_ports,
     )
     if first_udp is not None:
-        udp = _layer(L[first_udp], "udp")
-        ip = _layer(L[first_udp], "ip") or _layer(L[first_udp], "ipv6")
-        assert udp is not None and ip is not None
-        v = ip.kind
-        add(
-            "port and address of each end",
-            [first_udp],
-            f"server port {udp.header['udp.dstport']} ← client port {udp.header['udp.srcport']}; "
-            f"{ip.header[v + '.src']} → {ip.header[v + '.dst']}",
-        )
+        add("port and address of each end", [first_udp], _ends(L[first_udp], "udp", ""))
     syn = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x02)
     synack = _first(L, dirs, lambda ls, d: _flags(ls) & 0x12 == 0x12)
     if syn is not None:
-        tcp = _layer(L[syn], "tcp")
-        ip = _layer(L[syn], "ip") or _layer(L[syn], "ipv6")
-        assert tcp is not None and ip is not None
-        v = "ip" if ip.kind == "ip" else "ipv6"
         http = " (standing in for HTTP's well-known 80)" if "http" in server_ports else ""
-        add(
-            "port and address of each end",
-            [syn],
-            f"server port {tcp.header['tcp.dstport']}{http} ← client port "
-            f"{tcp.header['tcp.srcport']}; {ip.header[v + '.src']} → {ip.header[v + '.dst']}",
-        )
+        add("port and address of each end", [syn], _ends(L[syn], "tcp", http))
         ack = _first(
             L,
             dirs,

@@ -762,7 +762,10 @@ def run_anatomy(
         raise NetError(NEED_ADMIN)
     if capture and os.geteuid() != 0:
         _check_capture_privilege()
-    with maybe_namespaces(netns) as ns:
+    with contextlib.ExitStack() as stack:
+        # the file first: a bad path fails before anything runs
+        pcap_file = stack.enter_context(open(pcap, "wb")) if pcap is not None else None
+        ns = stack.enter_context(maybe_namespaces(netns))
         client_ip = CLIENT_IP if ns else "127.0.0.1"
         interface = ns.client_if if ns else "lo"
         before = [_neighbours(ns, "before", side) for side in ("client", "server")] if ns else []
@@ -781,16 +784,10 @@ def run_anatomy(
             sink(event)
         dirs: list[str] = []
         if capture:
-            if pcap is not None:
-                with open(pcap, "wb") as f:
-                    dirs = report(
-                        outcome, sink, client_ip=client_ip, loopback=ns is None,
-                        interface=interface, pcap=f,
-                    )  # fmt: skip
-            else:
-                dirs = report(
-                    outcome, sink, client_ip=client_ip, loopback=ns is None, interface=interface
-                )
+            dirs = report(
+                outcome, sink, client_ip=client_ip, loopback=ns is None,
+                interface=interface, pcap=pcap_file,
+            )  # fmt: skip
         else:
             for view in outcome.views:
                 sink(
