@@ -236,7 +236,7 @@ def test_http_and_dns_text_is_escaped_for_the_terminal() -> None:
     from netkit.services.anatomy import Captured, Outcome, report
 
     evil = "\x1b]52;c;SGVsbG8=\x07\x1b[2J\u202e"
-    http = f"GET /{evil} HTTP/1.1\r\nHost: {evil}\r\n\r\n".encode()
+    http = f"GET /{evil} HTTP/1.1\r\nHost: {evil}\r\nX-{evil}: 1\r\n\r\n".encode()
     name = b"\x06e\x1b[2Jx\x04test\x00"
     dns_msg = bytes.fromhex("1a2b01000001000000000000") + name + b"\x00\x01\x00\x01"
 
@@ -259,11 +259,15 @@ def test_http_and_dns_text_is_escaped_for_the_terminal() -> None:
         [],
         {},
     )
-    r = HumanRenderer(no_color=True)
-    buf = io.StringIO()
-    r.out.file = buf
-    report(outcome, r, client_ip="127.0.0.1", loopback=True)
-    text = buf.getvalue()
+    texts = []
+    for fields in (False, True):
+        r = HumanRenderer(no_color=True)
+        r.show_fields = fields  # type: ignore[attr-defined]
+        buf = io.StringIO()
+        r.out.file = buf
+        report(outcome, r, client_ip="127.0.0.1", loopback=True)
+        texts.append(buf.getvalue())
+    text = "".join(texts)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "\\x1b]52;c;SGVsbG8=" in text and "\\u202e" in text
     assert "e\\x1b[2Jx.test" in text  # the DNS name, escaped

@@ -164,8 +164,8 @@ def field_list(layer: Layer, colours: dict[int, str], skip_payload: bool = True)
         where = f"{first}" if first == last else f"{first}–{last}"
         if f.bits % 8 or f.bit:
             where += f" (bits {f.bit}–{f.bit + f.bits - 1})" if f.bits > 1 else f" (bit {f.bit})"
-        name = Text(f.name or f.label, style=colours.get(n, ""))
-        value = Text(f"{f.label}: " if f.name else "", style="dim")
+        name = Text(escape(f.name or f.label), style=colours.get(n, ""))
+        value = Text(f"{escape(f.label)}: " if f.name else "", style="dim")
         value.append(truncate(_value(f), 100))
         table.add_row(name, value, Text(where, style="dim"))
     for key, val in layer.derived.items():
