@@ -66,6 +66,19 @@ def test_every_field_equals_tshark_on_loopback(tmp_path: Path, exchange: str) ->
 
 
 @pytest.mark.interop
+@pytest.mark.parametrize("exchange", ["udp", "tcp", "http"])
+def test_every_field_equals_tshark_over_ipv6(tmp_path: Path, exchange: str) -> None:
+    peer("tshark")
+    events, pcap = anatomy_json(tmp_path, "-6", exchange)
+    compared, problems = compare(events, pcap)
+    assert problems == []
+    frames = [e for e in events if e["event"] == "frame"]
+    assert all(f["layers"][1]["layer"] == "ipv6" for f in frames)
+    assert frames[0]["layers"][1]["fields"]["ipv6.src"] == "::1"
+    print(f"-6 {exchange}: {len(frames)} frames, {compared} fields compared with tshark")
+
+
+@pytest.mark.interop
 @pytest.mark.parametrize("exchange", ["udp", "all"])
 def test_every_field_equals_tshark_between_namespaces_with_arp(
     tmp_path: Path, exchange: str

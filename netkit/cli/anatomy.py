@@ -32,6 +32,12 @@ _EXCHANGES = ("udp", "tcp", "http", "dns", "all")
     help="Also write the frames shown to FILE as pcapng (Wireshark, tshark).",
 )
 @click.option(
+    "-6",
+    "ipv6",
+    is_flag=True,
+    help="Over IPv6 on ::1 instead of 127.0.0.1 (not with --netns).",
+)
+@click.option(
     "--fields",
     "show_fields",
     is_flag=True,
@@ -45,6 +51,7 @@ def anatomy(
     netns: bool,
     no_capture: bool,
     pcap: str | None,
+    ipv6: bool,
     show_fields: bool,
     json_output: bool,
     no_color: bool,
@@ -80,6 +87,7 @@ def anatomy(
       sudo netkit anatomy http
       sudo netkit anatomy --netns udp
       sudo netkit anatomy tcp --fields
+      sudo netkit anatomy -6 http
       sudo netkit anatomy tcp --pcap tcp.pcapng --json
       netkit anatomy --no-capture tcp
     """
@@ -90,6 +98,8 @@ def anatomy(
 
     if no_capture and (netns or pcap):
         raise click.UsageError("--no-capture goes with neither --netns nor --pcap")
+    if ipv6 and netns:
+        raise click.UsageError("-6 runs on loopback; --netns uses IPv4 (192.0.2.0/24)")
     out = renderer(json_output, no_color)
     if show_fields:
         out.show_fields = True  # type: ignore[attr-defined]  # read by netkit.render.anatomy
@@ -105,6 +115,7 @@ def anatomy(
             netns=netns,
             capture=not no_capture,
             pcap=os.fspath(pcap) if pcap else None,
+            version=6 if ipv6 else None,
         )
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; everything it started is stopped") from None

@@ -497,7 +497,7 @@ def dns_client(server: tuple[str, int], name: str, views: list[SocketView]) -> s
     import dns.message
     import dns.rdatatype
 
-    query = dns.message.make_query(name, "A", id=0x1A2B)
+    query = dns.message.make_query(name, "AAAA" if ":" in server[0] else "A", id=0x1A2B)
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
@@ -662,7 +662,9 @@ def _client_side(
             connect_only((target, ports["http"]), views)
         else:
             shown = DNS_NAME if exchange == "all" else target
-            host_header = f"{shown}:{ports['http']}"
+            host_header = (
+                f"[{shown}]:{ports['http']}" if ":" in shown else f"{shown}:{ports['http']}"
+            )
             response = http_client((target, ports["http"]), host_header, views)
             results["status"] = response.split(b"\r\n", 1)[0].decode("latin-1")
     return results
@@ -752,6 +754,7 @@ def run_anatomy(
     netns: bool = False,
     capture: bool = True,
     pcap: str | None = None,
+    version: int | None = None,
 ) -> Outcome:
     """The whole command: namespaces, servers, capture, exchange, events; cleans up always."""
     from netkit._events_anatomy import AnatomyExchange, AnatomySocket, AnatomySummary
@@ -766,10 +769,10 @@ def run_anatomy(
         # the file first: a bad path fails before anything runs
         pcap_file = stack.enter_context(open(pcap, "wb")) if pcap is not None else None
         ns = stack.enter_context(maybe_namespaces(netns))
-        client_ip = CLIENT_IP if ns else "127.0.0.1"
+        client_ip = CLIENT_IP if ns else ("::1" if version == 6 else "127.0.0.1")
         interface = ns.client_if if ns else "lo"
         before = [_neighbours(ns, "before", side) for side in ("client", "server")] if ns else []
-        outcome = run_exchange(exchange, lambda e: None, capture=capture, netns=ns)
+        outcome = run_exchange(exchange, lambda e: None, capture=capture, netns=ns, version=version)
         sink(
             AnatomyExchange(
                 exchange=exchange,
