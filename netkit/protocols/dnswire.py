@@ -131,8 +131,12 @@ def parse_dns(msg: bytes) -> Header:
             raise Malformed("DNS RDATA runs past the message")
         first = n == 0 and an > 0
         prefix = "dns.resp." if first else ""
+        pointer = ""
+        if msg[i] & 0xC0 == 0xC0:
+            target = ((msg[i] & 0x3F) << 8) | msg[i + 1]
+            pointer = f"{name} (compressed: a pointer to byte {target} of the message)"
         fields += [
-            Field(prefix and "dns.resp.name", "NAME", name, i, 8 * (j - i)),
+            Field(prefix and "dns.resp.name", "NAME", name, i, 8 * (j - i), shown=pointer),
             Field(
                 prefix and "dns.resp.type",
                 "TYPE",
