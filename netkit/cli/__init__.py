@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.upper_server:upper_server",
         "Line upper-caser over TCP or UDP (sync, thread, fork, async) with send and chat.",
     ),
+    "anatomy": (
+        "netkit.cli.anatomy:anatomy",
+        "One real exchange captured and shown layer by layer (Ethernet, ARP, IP, TCP, DNS, HTTP).",
+    ),
     "demo": (
         "netkit.cli.demo:demo",
         "Run the lecture's exercises on loopback and show each exchange.",

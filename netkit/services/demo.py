@@ -37,7 +37,7 @@ EXERCISES: dict[str, str] = {
     "3": "TCP client and server: time and upper-case lines",
     "4": "socketserver: one client at a time, or a thread each",
     "5": "Asynchronous servers: thread, fork and async side by side",
-    "addresses": "Addresses: names, packing and byte order",
+    "addresses": "Addresses and layers: names, packing, byte order, headers",
 }
 ALIASES = {"udp": "1", "creosote": "2", "tcp": "3", "socketserver": "4", "async": "5"}
 
@@ -450,6 +450,32 @@ class Demo:
             "network byte order is big-endian: 192.168.1.1 is c0 a8 01 01 on the wire, "
             "and ntohl() of the host-order reading gives the address back",
             packed == bytes([192, 168, 1, 1]) and socket.ntohl(host_value) == int(parsed),
+        )
+        self.layers()
+
+    def layers(self) -> None:
+        """netkit anatomy udp when this process may capture; how to run it when not."""
+        from netkit.services import anatomy
+
+        try:
+            outcome = anatomy.run_exchange("udp", lambda e: None)
+        except net.NetError:
+            self.step("anatomy", "netkit anatomy udp needs CAP_NET_RAW: run `sudo netkit anatomy`")
+            return
+        anatomy.dissect_outcome(outcome, loopback=True)
+        request = outcome.layers[0]
+        sizes = {x.kind: x.header.length for x in request}
+        data = len(outcome.captured[0].frame) - sum(sizes.values())
+        self.step(
+            "anatomy",
+            f"netkit anatomy udp: {data} bytes of data in a UDP datagram (+{sizes['udp']}) in an "
+            f"IPv4 packet (+{sizes['ip']}) in an Ethernet frame (+{sizes['eth']}); "
+            f"{outcome.duplicates} loopback duplicates dropped",
+            frames=len(outcome.captured),
+        )
+        self.claim(
+            "each layer adds its header to the data of the one above",
+            len(outcome.captured) == 2 and data == len(b"hello, layers\n"),
         )
 
 
