@@ -12,9 +12,10 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
+from netkit.protocols.timeproto import PROTOCOLS
 
 DEFAULT_PORT = 8888
-_PROTOCOL = click.Choice(["daytime", "time"])
+_PROTOCOL = click.Choice(list(PROTOCOLS))
 
 
 @click.group("tcp-time")

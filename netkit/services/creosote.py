@@ -34,7 +34,7 @@ from netkit.net import (
 )
 from netkit.protocols import creosote, syslog
 from netkit.protocols.text import escape
-from netkit.services.base import Service
+from netkit.services.core import Service
 
 DEFAULT_PORT = 7739
 DEFAULT_CHUNK_SIZE = 1024

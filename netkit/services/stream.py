@@ -1,4 +1,6 @@
-"""Shared machinery of the stream servers: a background loop, a wake-up pipe,
+"""What upper.py still uses until it moves onto :mod:`netkit.services.loops`.
+
+Shared machinery of the stream servers: a background loop, a wake-up pipe,
 and an accept loop that backs off on EMFILE instead of spinning.
 """
 
@@ -6,22 +8,19 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
-import struct
 import threading
 import time
 
-from netkit.events import Notice
-from netkit.services.base import Service
+from netkit.services.core import Service
+from netkit.services.loops import ACCEPT_BATCH as ACCEPT_BATCH
+from netkit.services.loops import RESOURCE_ERRNOS as RESOURCE_ERRNOS
+from netkit.services.loops import resource_notice as resource_notice
+from netkit.services.loops import set_io_timeouts as set_io_timeouts
 
-#: accept() errors that mean "out of a resource, try again later"
-RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: accept() errors about one connection that went away before it was accepted
 TRANSIENT_ERRNOS = frozenset(
     {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.ETIMEDOUT}
 )
-ACCEPT_BATCH = 64
-#: resource warnings (EMFILE and the like) are logged at most this often
 REPORT_INTERVAL = 1.0
 
 
@@ -78,16 +77,6 @@ class Backoff:
         return max(self.resume_at - time.monotonic(), 0.0)
 
 
-def resource_notice(exc: OSError, delay: float) -> Notice:
-    from netkit.net import describe_error
-
-    return Notice(
-        "warning",
-        describe_error(exc, "accept")
-        + f"; not accepting for {delay:g} s (connections wait in the backlog)",
-    )
-
-
 class LoopService(Service):
     """A service whose loop runs in one background thread and can be woken up.
 
@@ -129,8 +118,8 @@ class LoopService(Service):
         super().request_stop()
         self.wake()
 
-    def handled(self) -> None:
-        super().handled()
+    def handled(self, n: int = 1) -> None:
+        super().handled(n)
         if self.stop_requested:
             self.wake()
 
@@ -163,17 +152,3 @@ class LoopService(Service):
                 os.close(fd)
             except OSError:
                 pass
-
-
-def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
-    """Kernel-level recv/send timeouts on a blocking socket (no poll() per call).
-
-    A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
-    """
-    sec = int(seconds)
-    tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        sock.settimeout(seconds)  # portable: poll() before each call

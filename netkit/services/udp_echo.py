@@ -4,15 +4,13 @@ The server reads with ``recvfrom_into`` into one preallocated buffer the
 size of the largest datagram and answers with ``sendto``; with ``quiet``
 it builds no event per datagram, which is what makes it fast.  It never
 answers a privileged source port or its own address (see
-:func:`netkit.protocols.echo.drop_reason`) and can limit each source's rate.
+:class:`netkit.protocols.echo.EchoPolicy`) and can limit each source's rate.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -29,16 +27,18 @@ from netkit.net import (
     format_peer,
 )
 from netkit.protocols import echo
-from netkit.protocols.ratelimit import RateLimiter
-from netkit.services import _mmsg
-from netkit.services.base import Service
+from netkit.protocols.ratelimit import RateLimiter, ReportLimit
+from netkit.services.core import Server
+from netkit.services.loops import BatchedEchoReader, DatagramReader, Loop
 
-_CHECK_EVERY = 64  # datagrams between two looks at the stop flag under load
 DROP_LOG_INTERVAL = 1.0  # at most one log line (event) for dropped datagrams per interval
 
 
-class UdpEchoServer(Service):
+class UdpEchoServer(Server):
     """Reply to each datagram, upper-cased (``upper=True``, the default) or unchanged."""
+
+    thread_name = "netkit-udp-echo"
+    failure_action = "udp-echo stopped"
 
     def __init__(
         self,
@@ -60,172 +60,123 @@ class UdpEchoServer(Service):
         self.quiet = quiet
         self.limiter = RateLimiter(rate) if rate else None
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._dropped = dict.fromkeys(echo.DROP_REASONS, 0)
+        self._received = self._replied = 0
+        self._reports = ReportLimit(DROP_LOG_INTERVAL)
 
-    def _start(self) -> tuple[str, int]:
-        sock = bind_socket(self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version)
-        self._sock = sock
-        address = bound_address(sock)
-        self.emit(Listening(host=address[0], port=address[1], transport="udp"))
-        self._thread = threading.Thread(
-            target=self._serve, args=(sock, address), name="netkit-udp-echo", daemon=True
+    def bind(self) -> tuple[str, int]:
+        self._sock = bind_socket(
+            self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
         )
-        self._thread.start()
-        return address
+        return bound_address(self._sock)
 
-    def _serve(self, sock: socket.socket, own: tuple[str, int]) -> None:
+    def listening(self, address: tuple[str, int]) -> Listening:
+        return Listening(host=address[0], port=address[1], transport="udp")
+
+    def _policy(self, own: tuple[str, int], packed: bool) -> echo.EchoPolicy:
+        own_packed = b""
+        if packed:
+            assert self._sock is not None
+            own_packed = socket.inet_pton(self._sock.family, own[0].split("%", 1)[0])
+        allow = self.limiter.allow if self.limiter is not None else None
+        return echo.EchoPolicy(own, upper=self.upper, own_packed=own_packed, allow=allow)
+
+    def serve(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        loop = Loop(self)
+        batched = self.quiet and self.limiter is None and self.count is None
+        if batched:
+            from netkit.services import _mmsg
+
+            batched = _mmsg.available()
         try:
-            if self.quiet and self.limiter is None and self.count is None and _mmsg.available():
-                self._serve_batched(sock, own)
+            if batched:
+                self._serve_batched(loop, sock)
             else:
-                self._serve_each(sock, own)
-        except Exception as exc:  # e.g. stdout closed under --json: stop, exit 1, no traceback
-            self.fail(describe_error(exc, "udp-echo stopped"))
+                self._serve_each(loop, sock)
+        finally:
+            loop.close()
 
-    def _serve_batched(self, sock: socket.socket, own: tuple[str, int]) -> None:
+    def _drop(self, reason: str) -> None:
+        self._dropped[reason] += 1
+
+    def _serve_batched(self, loop: Loop, sock: socket.socket) -> None:
         """The fast path: no per-datagram event, no rate, no count (see :mod:`._mmsg`)."""
-        dropped = dict.fromkeys(echo.DROP_REASONS, 0)
-
-        def drop(reason: str) -> None:
-            dropped[reason] += 1
-
+        reader = BatchedEchoReader(loop, sock, self._policy(self._own(), True), self._drop)
         try:
-            received, replied, send_errors = _mmsg.serve(
-                sock, own, upper=self.upper, stop=self._stop_requested, drop=drop
-            )
+            loop.run()
         except OSError as exc:
             self.fail(describe_error(exc, "receive failed"))
-            return
-        self._add_counts(received, replied, dropped, send_errors, 0)
-
-    def _serve_each(self, sock: socket.socket, own: tuple[str, int]) -> None:
-        buf = bytearray(UDP_MAX_PAYLOAD)
-        view = memoryview(buf)
-        recv_into = sock.recvfrom_into
-        sendto = sock.sendto
-        upper = self.upper
-        quiet = self.quiet
-        limiter = self.limiter
-        count = self.count
-        stop = self._stop_requested
-        own_port = own[1]
-        low = echo.LOWEST_REPLY_PORT
-        guard = echo.LoopGuard()
-        received = replied = send_errors = recv_errors = 0
-        dropped = dict.fromkeys(echo.DROP_REASONS, 0)
-        since_check = 0
-        # a flood from a low port (or over --rate) must not become a flood of log lines:
-        # one drop event a second, carrying how many drops since the last one went unlogged
-        next_drop_log = 0.0
-        unlogged = 0
-        try:
-            while True:
-                try:
-                    n, addr = recv_into(buf)
-                except OSError as exc:
-                    if stop.is_set():
-                        break
-                    recv_errors += 1
-                    if recv_errors > 100:
-                        self.fail(describe_error(exc, "receive failed"))
-                        break
-                    continue
-                if addr is None:  # shutdown() by stop(): nothing more to read
-                    break
-                received += 1
-                port = addr[1]
-                reason: str | None = None
-                if port < low or port == own_port:
-                    reason = echo.drop_reason((addr[0], port), own)
-                if reason is None and limiter is not None:
-                    if not limiter.allow(addr[0], time.monotonic()):
-                        reason = echo.DROP_RATE
-                out = b""
-                if reason is None:
-                    out = view[:n].tobytes()
-                    if upper:  # echo.reply(upper=True), inlined: this is the hot loop
-                        out = out.upper()
-                    if guard.check(addr, view[:n], out, time.monotonic()):
-                        reason = echo.DROP_LOOP
-                if reason is not None:
-                    dropped[reason] += 1
-                else:
-                    try:
-                        sendto(out, addr)
-                        replied += 1
-                    except OSError:
-                        send_errors += 1
-                if quiet:
-                    pass
-                elif reason is None:
-                    self.emit(Datagram(peer=format_peer(addr), size=n, data=bytes(view[:n])))
-                else:
-                    now = time.monotonic()
-                    if now < next_drop_log:
-                        unlogged += 1
-                    else:
-                        next_drop_log = now + DROP_LOG_INTERVAL
-                        self.emit(
-                            Datagram(
-                                peer=format_peer(addr),
-                                size=n,
-                                data=bytes(view[:n]),
-                                replied=False,
-                                dropped=reason,
-                                unlogged_drops=unlogged,
-                            )
-                        )
-                        unlogged = 0
-                if count is not None and received >= count:
-                    stop.set()
-                    break
-                since_check += 1
-                if since_check >= _CHECK_EVERY:
-                    since_check = 0
-                    if stop.is_set():
-                        break
         finally:
-            view.release()
-            self._add_counts(received, replied, dropped, send_errors, recv_errors)
-            if any(dropped.values()) and not quiet:
-                notes = ", ".join(
-                    f"{n_dropped} ({echo.DROP_REASONS[r]})"
-                    for r, n_dropped in dropped.items()
-                    if n_dropped
-                )
-                self.emit(Notice(level="info", message=f"not answered: {notes}"))
+            reader.close()
+            self._received, self._replied = reader.received, reader.replied
+            self.add_counts({"send_errors": reader.send_errors})
 
-    def _add_counts(
-        self,
-        received: int,
-        replied: int,
-        dropped: dict[str, int],
-        send_errors: int,
-        recv_errors: int,
-    ) -> None:
+    def _own(self) -> tuple[str, int]:
+        assert self._sock is not None
+        return bound_address(self._sock)
+
+    def _serve_each(self, loop: Loop, sock: socket.socket) -> None:
+        answer = self._policy(self._own(), False).answer
+        quiet = self.quiet
+        count = self.count
+        dropped = self._dropped
+        monotonic = time.monotonic
+
+        def handle(data: memoryview, addr: tuple[str, int]) -> bytes | None:
+            self._received += 1
+            reply, reason = answer(addr[0], addr[1], data, monotonic())
+            if reply is not None:
+                self._replied += 1
+                if not quiet:
+                    self.emit(Datagram(peer=format_peer(addr), size=len(data), data=bytes(data)))
+            else:
+                dropped[reason or ""] += 1
+                # a flood from a low port (or over --rate) must not become a flood of log
+                # lines: one drop event a second, with how many went unlogged since the last
+                if not quiet and self._reports.due(monotonic()):
+                    self.emit(
+                        Datagram(
+                            peer=format_peer(addr),
+                            size=len(data),
+                            data=bytes(data),
+                            replied=False,
+                            dropped=reason,
+                            unlogged_drops=self._reports.take_suppressed(),
+                        )
+                    )
+            if count is not None and self._received >= count:
+                self.request_stop()
+            return reply
+
+        reader = DatagramReader(loop, sock, handle, bufsize=UDP_MAX_PAYLOAD)
+        try:
+            loop.run()
+        finally:
+            reader.close()
+            # a reply counted above but refused by the kernel is a send error, not a reply
+            self._replied -= reader.send_errors
+            self.add_counts(
+                {"send_errors": reader.send_errors, "receive_errors": reader.recv_errors}
+            )
+
+    def finish(self) -> None:
         with self._counts_lock:
-            self.counts["received"] += received
-            self.counts["replied"] += replied
-            for reason, n_dropped in dropped.items():
-                if n_dropped:
-                    self.counts[f"dropped_{reason}"] += n_dropped
-            if send_errors:
-                self.counts["send_errors"] += send_errors
-            if recv_errors:
-                self.counts["receive_errors"] += recv_errors
+            self.counts["received"] += self._received
+            self.counts["replied"] += self._replied
+        self.add_counts({f"dropped_{r}": n for r, n in self._dropped.items()})
+        if any(self._dropped.values()) and not self.quiet:
+            notes = ", ".join(
+                f"{n_dropped} ({echo.DROP_REASONS[r]})"
+                for r, n_dropped in self._dropped.items()
+                if n_dropped
+            )
+            self.emit(Notice(level="info", message=f"not answered: {notes}"))
 
-    def _stop(self, grace: float) -> None:
-        sock, thread = self._sock, self._thread
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recvfrom (returns 0, None)
-            except OSError as exc:
-                if exc.errno != errno.ENOTCONN:  # an unconnected UDP socket says so, and wakes
-                    raise
-        if thread is not None:
-            thread.join(grace)
-        if sock is not None:
-            sock.close()
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
 
 
 # --------------------------------------------------------------------------
