@@ -243,8 +243,9 @@ class DatagramReader:
 
     *handle* gets each datagram (a view valid only during the call) and its
     source address and returns the reply or ``None``.  A failed send calls
-    *on_send_error* (default: count ``send_errors``); more than 100 failed
-    receives in a row end the server (``receive failed``).
+    *on_send_error* (default: count ``send_errors``); more than
+    *max_recv_errors* failed receives end the server (``receive failed``).
+    Without *watch*, the caller calls :meth:`read` when it chooses.
     """
 
     def __init__(
@@ -256,6 +257,8 @@ class DatagramReader:
         batch: int = DATAGRAM_BATCH,
         on_send_error: Callable[[OSError], None] | None = None,
         bufsize: int = 65_535,
+        max_recv_errors: int | None = 100,
+        watch: bool = True,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -264,16 +267,22 @@ class DatagramReader:
         self.on_send_error = on_send_error
         self.send_errors = 0
         self.recv_errors = 0
+        self.max_recv_errors = max_recv_errors
         self._buf = bytearray(bufsize)
         self._view = memoryview(self._buf)
         sock.setblocking(False)
-        loop.add(sock, self.readable)
+        if watch:
+            loop.add(sock, self.readable)
 
     def readable(self) -> None:
         self.read()
 
-    def read(self, limit: int | None = None) -> int:
-        """Read and answer what is queued (at most *limit*, default *batch*); how many."""
+    def read(self, limit: int | None = None, *, stopping: bool = False) -> int:
+        """Read and answer what is queued (at most *limit*, default *batch*); how many.
+
+        A stop request ends the batch, unless *stopping* (reading what is
+        left after the stop).
+        """
         recv_into = self.sock.recvfrom_into
         sendto = self.sock.sendto
         handle = self.handle
@@ -287,7 +296,7 @@ class DatagramReader:
                 break
             except OSError as exc:
                 self.recv_errors += 1
-                if self.recv_errors > 100:
+                if self.max_recv_errors is not None and self.recv_errors > self.max_recv_errors:
                     from netkit.net import describe_error
 
                     server.fail(describe_error(exc, "receive failed"))
@@ -303,7 +312,7 @@ class DatagramReader:
                         self.send_errors += 1
                     else:
                         self.on_send_error(exc)
-            if server.stop_requested:
+            if server.stop_requested and not stopping:
                 break
         return done
 
