@@ -15,6 +15,7 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
+from netkit.services.modes import MODES
 
 DEFAULT_PORT = 2345
 
@@ -39,7 +40,7 @@ def upper_server() -> None:
 @server_options(DEFAULT_PORT)
 @click.option(
     "--mode",
-    type=click.Choice(["sync", "thread", "fork", "async"]),
+    type=click.Choice(list(MODES)),
     default=None,
     help="sync: one client at a time; thread / fork: one thread / process per "
     "connection; async: one event loop.  [default: thread]",

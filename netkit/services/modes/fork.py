@@ -105,6 +105,8 @@ class ForkMode(Mode):
     def __init__(self, server: Any) -> None:
         super().__init__(server)
         self.children: dict[int, _Child] = {}  # by pipe fd
+        #: children whose pipe closed, not reaped yet: pid -> (child, pidfd or -1)
+        self.exiting: dict[int, tuple[_Child, int]] = {}
         self.reports = ReportLimit()
         self.death_signal = parent_death_signal()
 
@@ -206,17 +208,46 @@ class ForkMode(Mode):
             child.buf += data
             self.child_frames(child)
             return
-        # EOF: every copy of the write end is closed, so the child is exiting:
-        # reap it now (a brief wait at most), then report its session
+        # EOF: every copy of the write end is closed, so the child is exiting;
+        # its session is reported once it is reaped (no zombie outlives the
+        # report), without waiting for it here: an exit takes a while
         assert self.loop is not None
         self.loop.remove(child.fd)
         os.close(child.fd)
         del self.children[child.fd]
+        self.reap(child)
+
+    def reap(self, child: _Child) -> None:
+        """Collect an exiting child, then report it; watched through a pidfd
+        (Linux) or looked at again after a moment while it is still exiting."""
         try:
-            os.waitpid(child.pid, 0)
+            done, _status = os.waitpid(child.pid, os.WNOHANG)
         except ChildProcessError:
-            pass
-        self.child_gone(child)
+            done = child.pid
+        if done:
+            self.exiting.pop(child.pid, None)
+            self.child_gone(child)
+            return
+        loop = self.loop
+        assert loop is not None
+        if child.pid in self.exiting:  # no pidfd: polled
+            loop.call_at(time.monotonic() + 0.005, lambda: self.reap(child))
+            return
+        try:
+            pidfd = os.pidfd_open(child.pid)
+        except (AttributeError, OSError):
+            self.exiting[child.pid] = (child, -1)
+            loop.call_at(time.monotonic() + 0.005, lambda: self.reap(child))
+            return
+        self.exiting[child.pid] = (child, pidfd)
+
+        def exited() -> None:
+            loop.remove(pidfd)
+            os.close(pidfd)
+            del self.exiting[child.pid]
+            self.reap(child)
+
+        loop.add(pidfd, exited)
 
     def child_gone(self, child: _Child) -> None:
         server = self.server
@@ -270,7 +301,7 @@ class ForkMode(Mode):
         deadline = time.monotonic() + server.grace
         hard_deadline = deadline + 2.0
         killed = False
-        while self.children and time.monotonic() < hard_deadline:
+        while (self.children or self.exiting) and time.monotonic() < hard_deadline:
             now = time.monotonic()
             if now >= deadline and not killed:
                 killed = True
@@ -287,6 +318,15 @@ class ForkMode(Mode):
         for fd in list(self.children):
             os.close(fd)
         self.children.clear()
+        for pid, (child, pidfd) in list(self.exiting.items()):  # on their way out
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            if pidfd >= 0:
+                os.close(pidfd)
+            self.child_gone(child)
+        self.exiting.clear()
 
 
 class PreforkMode(ForkMode):
