@@ -38,7 +38,7 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
       5 / async         thread, fork and async side by side, measured
       addresses         resolve localhost, pack-ip 192.168.1.1, byte order
     """
-    from netkit.services.demo import ALIASES, EXERCISES, run_demo
+    from netkit.demo import ALIASES, EXERCISES, run_demo
 
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))

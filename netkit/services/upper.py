@@ -180,7 +180,9 @@ class UpperServer(Server):
         return net.bound_address(self._sock)
 
     def listening(self, address: tuple[str, int]) -> Listening:
-        return Listening(host=address[0], port=address[1], transport=self.transport)
+        mode = None if self.udp else self.mode
+        loop = self.loop_used or None
+        return Listening(address[0], address[1], self.transport, mode=mode, loop=loop)
 
     def serve(self) -> None:
         if self.strategy is not None:
