@@ -85,7 +85,8 @@ class Demo:
 
     # -- 1 -------------------------------------------------------------------------------
     def udp(self) -> None:
-        from netkit.services.udp_echo import UdpEchoServer, send_messages
+        from netkit.clients.udp_echo import send_messages
+        from netkit.services.udp_echo import UdpEchoServer
 
         self.section(
             "1",
@@ -143,7 +144,8 @@ class Demo:
 
     # -- 2 -------------------------------------------------------------------------------
     def creosote(self) -> None:
-        from netkit.services.creosote import CreosoteHandler, CreosoteListener, spew
+        from netkit.clients.creosote import CreosoteHandler, spew
+        from netkit.services.creosote import CreosoteListener
 
         self.section(
             "2",
@@ -199,9 +201,10 @@ class Demo:
 
     # -- 3 -------------------------------------------------------------------------------
     def tcp(self) -> None:
-        from netkit.services.tcp_time import TimeServer, get_time
+        from netkit.clients.tcp_time import get_time
+        from netkit.clients.upper import LineClient
+        from netkit.services.tcp_time import TimeServer
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         self.section(
             "3",
@@ -271,8 +274,8 @@ class Demo:
         Returns the wait, how long the first stayed, and what the server logged
         about waiting clients.
         """
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         log = Recorder()
         with UpperServer(log, port=0, mode=mode) as server:
@@ -340,8 +343,8 @@ class Demo:
 
     # -- 5 -------------------------------------------------------------------------------
     def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float, str]:
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         counts = {"connections": 0, "requests": 0}
         lock = threading.Lock()

@@ -172,7 +172,7 @@ def send(
 
     LINE '-' reads lines from standard input (up to the first empty line).
     """
-    from netkit.services.upper_client import LineClient
+    from netkit.clients.upper import LineClient
 
     payloads = _lines(lines)
     name, port = endpoint(host, port, allow_zero=False)
@@ -221,7 +221,7 @@ def chat(
     An empty line or Ctrl-D ends the session (exit 0); the server going
     away ends it with exit 1.
     """
-    from netkit.services.upper_client import LineClient, chat_loop
+    from netkit.clients.upper import LineClient, chat_loop
 
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
