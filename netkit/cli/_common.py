@@ -288,7 +288,7 @@ class _OutputGuard:
 
 
 def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
-    """Run a :class:`netkit.services.base.Service` until --count or a signal.
+    """Run a :class:`netkit.services.core.Service` until --count or a signal.
 
     SIGINT and SIGTERM handlers are installed before the service starts (so
     before its ``listening`` event); they only request a stop, and the

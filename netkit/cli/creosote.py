@@ -180,7 +180,7 @@ def spew(
     import os
     import sys
 
-    from netkit.services.creosote import spew as send
+    from netkit.clients.creosote import spew as send
 
     name, number = endpoint(host, port, allow_zero=False)
     if message == ("-",):

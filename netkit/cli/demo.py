@@ -39,7 +39,7 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
       addresses         resolve localhost, pack-ip 192.168.1.1, byte order, the
                         layers of one UDP datagram (anatomy udp, when it may capture)
     """
-    from netkit.services.demo import ALIASES, EXERCISES, run_demo
+    from netkit.demo import ALIASES, EXERCISES, run_demo
 
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))

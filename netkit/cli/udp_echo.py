@@ -127,7 +127,7 @@ def send(
     import sys
     from collections.abc import Iterator
 
-    from netkit.services.udp_echo import encode_arg, read_lines, send_messages
+    from netkit.clients.udp_echo import encode_arg, read_lines, send_messages
 
     name, number = endpoint(host, port, allow_zero=False)
 

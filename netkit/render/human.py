@@ -154,6 +154,8 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
         Text.assemble(
             ("listening on ", ""),
             (f"{ev.transport} {host}:{ev.port}", "bold green"),
+            (f" with --mode {ev.mode}" if ev.mode else "", ""),
+            (f" on {ev.loop}" if ev.loop else "", ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )

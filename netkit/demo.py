@@ -85,7 +85,8 @@ class Demo:
 
     # -- 1 -------------------------------------------------------------------------------
     def udp(self) -> None:
-        from netkit.services.udp_echo import UdpEchoServer, send_messages
+        from netkit.clients.udp_echo import send_messages
+        from netkit.services.udp_echo import UdpEchoServer
 
         self.section(
             "1",
@@ -143,7 +144,8 @@ class Demo:
 
     # -- 2 -------------------------------------------------------------------------------
     def creosote(self) -> None:
-        from netkit.services.creosote import CreosoteHandler, CreosoteListener, spew
+        from netkit.clients.creosote import CreosoteHandler, spew
+        from netkit.services.creosote import CreosoteListener
 
         self.section(
             "2",
@@ -199,9 +201,10 @@ class Demo:
 
     # -- 3 -------------------------------------------------------------------------------
     def tcp(self) -> None:
-        from netkit.services.tcp_time import TimeServer, get_time
+        from netkit.clients.tcp_time import get_time
+        from netkit.clients.upper import LineClient
+        from netkit.services.tcp_time import TimeServer
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         self.section(
             "3",
@@ -271,8 +274,8 @@ class Demo:
         Returns the wait, how long the first stayed, and what the server logged
         about waiting clients.
         """
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         log = Recorder()
         with UpperServer(log, port=0, mode=mode) as server:
@@ -339,13 +342,14 @@ class Demo:
         )
 
     # -- 5 -------------------------------------------------------------------------------
-    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float]:
+    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float, str]:
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         counts = {"connections": 0, "requests": 0}
         lock = threading.Lock()
-        with UpperServer(Recorder(), port=0, mode=mode, quiet=True) as server:
+        server = UpperServer(Recorder(), port=0, mode=mode, quiet=True)
+        with server:
             host, port = server.address
             deadline = time.monotonic() + seconds
 
@@ -371,7 +375,8 @@ class Demo:
             for t in threads:
                 t.join(seconds + 10)
             elapsed = time.monotonic() - started
-        return counts["connections"], counts["requests"], elapsed
+            loop = server.loop_used
+        return counts["connections"], counts["requests"], elapsed, loop
 
     def asynchronous(self) -> None:
         from netkit.services.upper import can_fork
@@ -382,13 +387,17 @@ class Demo:
         )
         modes = ["thread", "fork", "async"] if can_fork() else ["thread", "async"]
         rows: list[list[Any]] = []
+        loops = []
         for mode in modes:
-            conns, reqs, elapsed = self._measure(mode, self.seconds)
+            conns, reqs, elapsed, loop = self._measure(mode, self.seconds)
+            on = f" on {loop}" if loop else ""
+            if loop:
+                loops.append(f"--mode {mode} ran on {loop}")
             rate = reqs / elapsed if elapsed > 0 else 0.0
             rows.append([mode, conns, reqs, round(rate)])
             self.step(
                 "client",
-                f"--mode {mode}: 4 clients for {elapsed:.1f} s: {conns} connections, "
+                f"--mode {mode}{on}: 4 clients for {elapsed:.1f} s: {conns} connections, "
                 f"{reqs} requests, {rate:,.0f} requests/s",
                 mode=mode,
                 connections=conns,
@@ -403,7 +412,8 @@ class Demo:
                 rows=rows,
                 note=f"Measured just now on this machine, {self.seconds:g} s per mode, with the "
                 "clients in this same Python process; a figure for this machine at this "
-                "moment, not a benchmark (see benchmarks/ for that).",
+                "moment, not a benchmark (see benchmarks/ for that)."
+                + "".join(f" {what}." for what in loops),
             )
         )
         self.claim(
