@@ -50,7 +50,6 @@ _PLUGINS = (
     "netkit.render.dgram",
     "netkit.render.stream",
     "netkit.render.demo",
-    "netkit.render.anatomy",
 )
 
 
