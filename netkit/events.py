@@ -189,6 +189,7 @@ _LAZY: dict[str, str] = {
     "Message": "netkit._events_dgram",
     "IncompleteMessage": "netkit._events_dgram",
     "Spewed": "netkit._events_dgram",
+    "RecordRefused": "netkit._events_dgram",
     "DemoSection": "netkit._events_demo",
     "DemoStep": "netkit._events_demo",
     "DemoClaim": "netkit._events_demo",

@@ -20,7 +20,15 @@ import threading
 import time
 from datetime import datetime
 
-from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink, Spewed
+from netkit.events import (
+    IncompleteMessage,
+    Listening,
+    Message,
+    Notice,
+    RecordRefused,
+    Sink,
+    Spewed,
+)
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
@@ -33,8 +41,11 @@ from netkit.net import (
     udp_drops,
 )
 from netkit.protocols import creosote, syslog
+from netkit.protocols.dialects import Accepted, Collected, DatagramCollector, RefusedFrom
+from netkit.protocols.records import RecordFilter, level_name
 from netkit.protocols.text import escape
 from netkit.services.base import Service
+from netkit.services.forward import Forwarder
 
 DEFAULT_PORT = 7739
 DEFAULT_CHUNK_SIZE = 1024
@@ -193,6 +204,10 @@ class CreosoteListener(Service):
         logfile: str | None = None,
         quiet: bool = False,
         incomplete_timeout: float = 5.0,
+        raw: bool = False,
+        record_filter: RecordFilter | None = None,
+        filter_log: bool = False,
+        forwarders: list[Forwarder] | None = None,
     ) -> None:
         super().__init__(sink, count=count)
         self.host = host
@@ -200,7 +215,13 @@ class CreosoteListener(Service):
         self.version = version
         self.logfile = logfile
         self.quiet = quiet
-        self.reassembler = creosote.Reassembler(timeout=incomplete_timeout)
+        self.collector = DatagramCollector(timeout=incomplete_timeout, raw=raw)
+        self.reassembler = self.collector.reassembler
+        self.filter = record_filter or RecordFilter()
+        self.filter_log = filter_log
+        self.forwarders = forwarders or []
+        self._refused_next = 0.0  # when the next refused record may be reported
+        self._refused_quiet = 0  # refused since the last report
         self._sock: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -234,9 +255,15 @@ class CreosoteListener(Service):
         self._wake_r.setblocking(False)
         address = bound_address(sock)
         self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+        for forwarder in self.forwarders:
+            forwarder.notify = self._forward_notice
+            forwarder.start()
         self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
         self._thread.start()
         return address
+
+    def _forward_notice(self, level: str, message: str) -> None:
+        self.emit(Notice(level=level, message=message))
 
     # -- the receive loop ----------------------------------------------------
     def _serve(self) -> None:
@@ -248,7 +275,7 @@ class CreosoteListener(Service):
             sel.register(wake, selectors.EVENT_READ)
             try:
                 while not self.stop_requested:
-                    deadline = self.reassembler.next_deadline()
+                    deadline = self.collector.next_deadline()
                     wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                     sel.select(wait)
                     if self.stop_requested:
@@ -256,14 +283,14 @@ class CreosoteListener(Service):
                     self._drain(wake)
                     self._check_log()
                     self._read(sock, buf, _BATCH)
-                    for inc in self.reassembler.expire(time.monotonic()):
-                        self._incomplete(inc)
+                    for got in self.collector.expire(time.monotonic()):
+                        self._collected(got)
                     self._flush_log()
                 if not self._count_reached():
                     # stopped by a signal: take what the kernel already holds (bounded)
                     self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
-                for inc in self.reassembler.flush("stopped"):
-                    self._incomplete(inc)
+                for got in self.collector.flush("stopped"):
+                    self._collected(got)
                 self._report_drops(sock)
             except Exception as exc:  # never die silently: the command exits 1 with it
                 self.fail(describe_error(exc, "listener failed"))
@@ -314,43 +341,88 @@ class CreosoteListener(Service):
                 self.bump("receive_errors")
                 continue
             self.bump("datagrams")
-            now = time.monotonic()
-            for result in self.reassembler.feed(addr, bytes(buf[:n]), now):
-                if isinstance(result, creosote.Complete):
-                    self._complete(result)
-                else:
-                    self._incomplete(result)
+            for got in self.collector.feed(addr, bytes(buf[:n]), time.monotonic()):
+                self._collected(got)
 
-    def _complete(self, msg: creosote.Complete) -> None:
-        assert isinstance(msg.source, tuple)
+    def _collected(self, got: Collected) -> None:
+        if isinstance(got, Accepted):
+            self.accept(got)
+        elif isinstance(got, RefusedFrom):
+            self.refuse(got)
+        else:
+            self._incomplete(got)
+
+    def accept(self, got: Accepted) -> None:
+        """Log, forward, count and show one record (from UDP or TCP)."""
+        assert isinstance(got.source, tuple)
+        rec = got.record
         when = _now()
-        peer = format_peer(msg.source)
-        parsed = syslog.parse(msg.data) if msg.chunks == 1 else None
-        self._write(message_line(when, peer, msg.data))
+        peer = format_peer(got.source)
+        data = got.raw if got.raw is not None else rec.message
+        why = self.filter.rejects(rec, got.source[0]) if self.filter.active else None
+        if why is None or not self.filter_log:
+            self._write(message_line(when, peer, data))
+            for forwarder in self.forwarders:
+                forwarder.submit(rec, peer)
         self.bump("messages")
-        if parsed is not None:
+        if got.raw is not None:
             self.bump("syslog")
-        if msg.chunks > 1:
+        if got.chunks > 1:
             self.bump("chunked")
-        if not self.quiet:
+        if why is not None:
+            self.bump("filtered")
+        elif not self.quiet:
+            parsed = syslog.parse(got.raw) if got.raw is not None else None
+            grep = self.filter.grep
+            spans: tuple[tuple[int, int], ...] = ()
+            if grep is not None:
+                text = rec.message.decode("utf-8", "surrogateescape")
+                spans = tuple(m.span() for m in grep.finditer(text) if m.end() > m.start())
             self.emit(
                 Message(
                     time=when,
                     peer=peer,
-                    data=msg.data,
-                    bytes=len(msg.data),
-                    chunks=msg.chunks,
+                    data=data,
+                    bytes=len(data),
+                    chunks=got.chunks,
                     syslog=parsed.as_dict() if parsed is not None else None,
+                    dialect=rec.dialect,
+                    level=level_name(rec.level) if rec.level is not None else None,
+                    logger=rec.logger,
+                    fields=rec.fields or None,
+                    levelno=rec.level,
+                    highlight=spans,
                 )
             )
         if self.count is not None and self.counts["messages"] >= self.count:
             self.request_stop()
 
+    def refuse(self, got: RefusedFrom) -> None:
+        """Count a refused record; report it, at most one a second."""
+        assert isinstance(got.source, tuple)
+        self.bump("refused")
+        now = time.monotonic()
+        if now < self._refused_next:
+            self._refused_quiet += 1
+            return
+        self._refused_next = now + 1.0
+        more, self._refused_quiet = self._refused_quiet, 0
+        self.emit(
+            RecordRefused(
+                time=_now(),
+                peer=format_peer(got.source),
+                dialect=got.refused.dialect,
+                reason=got.refused.reason,
+                more=more,
+            )
+        )
+
     def _incomplete(self, inc: creosote.Incomplete) -> None:
         assert isinstance(inc.source, tuple)
         when = _now()
         peer = format_peer(inc.source)
-        note = f"incomplete {inc.received}/{inc.total} chunks, {inc.reason}"
+        kind = "" if inc.dialect == "netkit" else f"{inc.dialect} "
+        note = f"incomplete {kind}{inc.received}/{inc.total} chunks, {inc.reason}"
         self._write(message_line(when, peer, inc.data, note))
         self.bump("incomplete")
         if not self.quiet:
@@ -365,6 +437,9 @@ class CreosoteListener(Service):
                     total=inc.total,
                     missing=inc.missing,
                     reason=inc.reason,
+                    missing_count=inc.missing_count,
+                    missing_ranges=inc.missing_ranges,
+                    dialect=inc.dialect,
                 )
             )
 
@@ -497,7 +572,17 @@ class CreosoteListener(Service):
             except OSError:
                 pass
         if self._thread is not None:
-            self._thread.join(max(grace, 5.0))
+            # the summary and the log file wait for the receive thread: it may still
+            # be writing what it drained (bounded by _DRAIN_SECONDS plus the work)
+            self._thread.join(max(grace, 5.0) + _DRAIN_SECONDS + 30.0)
+            if self._thread.is_alive():
+                self.fail("the receive thread did not stop in time; the summary is incomplete")
+                return
+        for forwarder in self.forwarders:
+            forwarder.close()
+            self.bump("forwarded", forwarder.sent)
+            if forwarder.dropped:
+                self.bump("forward_dropped", forwarder.dropped)
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not
