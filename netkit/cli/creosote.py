@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from netkit.cli._common import (
@@ -57,6 +59,42 @@ def creosote() -> None:
     metavar="SECONDS",
     help="Report a chunked message as incomplete when no chunk of it came for this long.",
 )
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Show each plain datagram on its own: do not join the lecture's spew() pieces.",
+)
+@click.option(
+    "--level",
+    "min_level",
+    metavar="LEVEL",
+    default=None,
+    help="Show records at or above LEVEL: debug, info, notice, warning, error, critical, "
+    "alert, emergency (syslog severities and Python levels on one scale; a record without "
+    "a level counts as info).",
+)
+@click.option("--grep", metavar="REGEX", default=None, help="Show records whose message matches.")
+@click.option(
+    "--logger",
+    metavar="NAME",
+    default=None,
+    help="Show records of logger NAME and its children (app matches app and app.db).",
+)
+@click.option("--source", metavar="HOST", default=None, help="Show records from HOST only.")
+@click.option(
+    "--filter-log",
+    is_flag=True,
+    help="Apply the filters to --logfile and --forward too (by default they keep everything).",
+)
+@click.option(
+    "--forward",
+    "forward_urls",
+    metavar="URL",
+    multiple=True,
+    help="Also send each record to a syslog pipeline: syslog+udp://HOST:PORT or "
+    "syslog+tcp://HOST:PORT (RFC 5424, octet counting; ?framing=lf for newline framing, "
+    "?queue=N records waiting at most). Repeatable.",
+)
 def listen(
     host: tuple[str, int | None],
     port: int,
@@ -67,14 +105,31 @@ def listen(
     no_color: bool,
     logfile: str | None,
     incomplete_after: float,
+    raw: bool,
+    min_level: str | None,
+    grep: str | None,
+    logger: str | None,
+    source: str | None,
+    filter_log: bool,
+    forward_urls: tuple[str, ...],
 ) -> None:
-    """Print each message that arrives: time, source, escaped text.
+    """Print each message that arrives: time, source, level, escaped text.
 
-    Accepts plain datagrams (anything: nc, the lecture's spew), chunked
-    messages from "netkit creosote spew" (put back together; a message
-    whose chunks did not all arrive is reported as incomplete), and syslog
-    datagrams (RFC 3164 / RFC 5424, e.g. from logger -n), shown with
-    facility, severity, host and app.  --count counts whole messages.
+    Every dialect Python programs send is understood, per datagram: plain
+    text (nc; the lecture's spew() pieces joined: consecutive datagrams of
+    one size from one address and port, less than 0.2 s apart, the last
+    one shorter; --raw shows each), netkit's chunked messages (a message
+    whose chunks did not all arrive is reported as incomplete), JSON lines
+    ({"level": ..., "logger": ..., "message": ...}), syslog (RFC 3164 /
+    RFC 5424, e.g. logger -n, SysLogHandler; a trailing NUL stripped),
+    the stdlib DatagramHandler's pickled records (decoded by an unpickler
+    that refuses every global: never executed; anything but a plain record
+    is refused and reported), and GELF (plain, zlib, gzip, chunked).  A
+    multi-line message (a traceback) is shown as its lines, indented
+    beneath the first.  --count counts whole messages.
+
+    Filters (--level, --grep, --logger, --source) choose what is shown;
+    the log file and --forward keep every record unless --filter-log.
 
     With --logfile, a rotated log (mv debug.log debug.log.1) is noticed
     within half a second and a new file opened at PATH; SIGHUP reopens it at
@@ -92,6 +147,8 @@ def listen(
     from netkit.services.creosote import CreosoteListener
 
     name, number = endpoint(host, port)
+    record_filter = _record_filter(min_level, grep, logger, source)
+    forwarders = _forwarders(forward_urls)
     out = renderer(json_output, no_color, quiet)
     service = CreosoteListener(
         out,
@@ -102,6 +159,10 @@ def listen(
         logfile=logfile,
         quiet=quiet,
         incomplete_timeout=incomplete_after,
+        raw=raw,
+        record_filter=record_filter,
+        filter_log=filter_log,
+        forwarders=forwarders,
     )
     if logfile is None:
         run_server(service, out)
@@ -114,6 +175,38 @@ def listen(
         run_server(service, out)
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def _record_filter(
+    min_level: str | None, grep: str | None, logger: str | None, source: str | None
+) -> Any:
+    import re
+
+    from netkit.protocols.records import RecordFilter, parse_level
+
+    try:
+        level = parse_level(min_level) if min_level is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--level'") from None
+    try:
+        pattern = re.compile(grep) if grep is not None else None
+    except re.error as exc:
+        raise click.BadParameter(
+            f"{grep!r} is not a regular expression: {exc}", param_hint="'--grep'"
+        ) from None
+    return RecordFilter(level=level, grep=pattern, logger=logger, source=source)
+
+
+def _forwarders(urls: tuple[str, ...]) -> list[Any]:
+    from netkit.services.forward import Forwarder, parse_target
+
+    out = []
+    for url in urls:
+        try:
+            out.append(Forwarder(parse_target(url)))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--forward'") from None
+    return out
 
 
 @creosote.command("spew")
