@@ -112,3 +112,5 @@ class Spewed(Event):
     bytes: int
     chunks: int
     datagram_bytes: int  # on the wire, headers included
+    messages: int = 1  # --lines: one per line
+    refused: int = 0  # --lines: messages the host answered "nothing listens" to

@@ -7,8 +7,205 @@
 
     logging.getLogger().addHandler(CreosoteHandler("127.0.0.1", 7739))
     logging.getLogger().warning("reached step %d", 3)
+
+The handler never hurts the program it serves: nothing is resolved or
+opened in the constructor, :meth:`CreosoteHandler.emit` only puts the
+record in a bounded queue (a full queue drops it and counts it), and one
+background thread resolves the host (lazily, again after a failure), sends
+and counts what it could not deliver.  The count of records lost since the
+last delivered one travels with the next record (``dropped``), so the
+listener says that something is missing.  Each record is one JSON object
+(``message``, ``level``, ``levelname``, ``logger``, ``exc_text``, ...),
+chunked by netkit's format when long, so a traceback arrives whole.
+
+Only the standard library is imported here (and netkit's sans-IO chunking).
 """
 
-from netkit.services.creosote import CreosoteHandler
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from netkit.protocols import creosote
+
+DEFAULT_PORT = 7739
+DEFAULT_CHUNK_SIZE = 1024
+DEFAULT_QUEUE = 1000
+RESOLVE_RETRY = 5.0  # seconds between lookups of a name that did not resolve
+CLOSE_WAIT = 0.5  # seconds close() waits for queued records to go out
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
+class CreosoteHandler(logging.Handler):
+    """A :class:`logging.Handler` that sends records to a creosote listener over UDP.
+
+    *queue_size* records wait at most; :attr:`dropped` counts every record
+    that was not delivered (queue full, host unresolvable, nothing
+    listening, send buffer full).  ``extra=`` values that are plain (str,
+    int, float, bool) are sent as fields.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        level: int = logging.NOTSET,
+        queue_size: int = DEFAULT_QUEUE,
+    ) -> None:
+        super().__init__(level)
+        if chunk_size < creosote.HEADER_LEN + 4:
+            raise ValueError(f"chunk_size must be at least {creosote.HEADER_LEN + 4}")
+        self.host = host
+        self.port = port
+        self.chunk_size = chunk_size
+        self.queue_size = queue_size
+        self.dropped = 0  # records not delivered, in all
+        self.sent = 0
+        self._unreported = 0  # dropped since the last record that went out
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._pid = os.getpid()
+        self._sock: socket.socket | None = None
+        self._addresses: list[Any] = []  # getaddrinfo results, the working one first
+        self._next_resolve = 0.0
+
+    # -- the application's side: never raises, never blocks ----------------------
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            item = self._item(record)
+        except Exception:
+            self.handleError(record)
+            return
+        with self._cond:
+            if self._closed or len(self._queue) >= self.queue_size:
+                self.dropped += 1
+                self._unreported += 1
+                return
+            self._queue.append(item)
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()  # a forked child gets a sender of its own
+                self._thread = threading.Thread(
+                    target=self._run, name="netkit-creosote-handler", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _item(self, record: logging.LogRecord) -> dict[str, Any]:
+        if self.formatter is not None:  # the user chose a format: it makes the text
+            item: dict[str, Any] = {"message": self.format(record)}
+        else:
+            item = {"message": record.getMessage()}
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                item["exc_text"] = record.exc_text
+            if record.stack_info:
+                item["stack_info"] = record.stack_info
+        item.update(
+            level=record.levelno,
+            levelname=record.levelname,
+            logger=record.name,
+            time=record.created,
+            process=record.process,
+            thread=record.threadName,
+            where=f"{record.pathname}:{record.lineno}",
+        )
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in item and isinstance(value, (str, int, float)):
+                item[key] = value
+        return item
+
+    # -- the sender thread -----------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                item = self._queue.popleft()
+                if self._unreported:
+                    item["dropped"] = self._unreported
+            try:
+                delivered = self._send(item)
+            except Exception:  # never let the thread die: count and go on
+                delivered = False
+            with self._cond:
+                if delivered:
+                    self.sent += 1
+                    self._unreported -= item.get("dropped", 0)
+                else:
+                    self.dropped += 1
+                    self._unreported += 1
+
+    def _resolve(self) -> bool:
+        if self._addresses:
+            return True
+        now = time.monotonic()
+        if now < self._next_resolve:
+            return False
+        try:
+            self._addresses = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_DGRAM)
+        except (OSError, UnicodeError):
+            self._next_resolve = now + RESOLVE_RETRY
+            return False
+        return bool(self._addresses)
+
+    def _send(self, item: dict[str, Any]) -> bool:
+        if not self._resolve():
+            return False
+        data = json.dumps(item, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        datagrams = creosote.split(data, self.chunk_size, os.urandom(4).hex())
+        for _ in range(len(self._addresses)):
+            try:
+                if self._sock is None:
+                    family, socktype, proto, _canon, sockaddr = self._addresses[0]
+                    self._sock = socket.socket(family, socktype, proto)
+                    self._sock.setblocking(False)
+                    self._sock.connect(sockaddr)  # connected: ICMP refusals are seen
+                for datagram in datagrams:
+                    self._sock.send(datagram)
+                return True
+            except BlockingIOError:
+                return False  # the send buffer is full: drop, never wait
+            except OSError:
+                # refused (nothing listens there) or no route: try the next address
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                self._addresses.append(self._addresses.pop(0))
+        return False
+
+    def close(self) -> None:
+        """Send what is queued (waiting at most half a second), then close; never raises."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(CLOSE_WAIT)
+        with self._cond:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        super().close()
+
 
 __all__ = ["CreosoteHandler"]

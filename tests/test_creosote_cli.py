@@ -96,7 +96,8 @@ def test_spew_usage_errors_exit_2() -> None:
         (["--chunk-size", "70000", "x"], b"--chunk-size"),
         (["-", "x"], b"only MESSAGE"),
         (["--port", "0", "x"], b"port"),
-        ([], b"Missing argument"),
+        (["--lines", "x"], b"--lines reads stdin"),
+        (["--level", "loud", "x"], b"unknown level"),
     ):
         res = run("creosote", "spew", *args)
         assert res.returncode == 2, (args, res.stderr)

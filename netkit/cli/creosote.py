@@ -209,8 +209,12 @@ def _forwarders(urls: tuple[str, ...]) -> list[Any]:
     return out
 
 
+STDIN_BLOCK = 1 << 20  # stdin without --lines: sent in messages of at most this many bytes
+MAX_LINE = 64 << 10  # --lines: a longer line is sent in pieces of this size
+
+
 @creosote.command("spew")
-@click.argument("message", nargs=-1, required=True)
+@click.argument("message", nargs=-1)
 @click.option(
     "-H",
     "--host",
@@ -244,6 +248,26 @@ def _forwarders(urls: tuple[str, ...]) -> list[Any]:
     show_default=True,
     help="Seconds to wait after the last chunk for the host to say nothing listens (ICMP).",
 )
+@click.option(
+    "--lines",
+    is_flag=True,
+    help="Reading stdin: send each line as a message of its own as soon as it arrives "
+    "(tail -f app.log | netkit creosote spew --lines).",
+)
+@click.option(
+    "--level",
+    "record_level",
+    metavar="LEVEL",
+    default=None,
+    help="Send records (JSON lines) with this level: debug, info, warning, error, ...",
+)
+@click.option(
+    "--logger",
+    "record_logger",
+    metavar="NAME",
+    default=None,
+    help="Send records (JSON lines) with this logger name.",
+)
 @output_options
 @handle_failures
 def spew(
@@ -253,45 +277,102 @@ def spew(
     version: int | None,
     chunk_size: int,
     timeout: float,
+    lines: bool,
+    record_level: str | None,
+    record_logger: str | None,
     json_output: bool,
     no_color: bool,
 ) -> None:
     """Send MESSAGE (the words joined by spaces) to a listener as UDP datagrams.
 
     A message longer than --chunk-size is cut into chunks, only between
-    UTF-8 characters; a plain UDP listener still reads text.  A MESSAGE of -
-    sends all of stdin, up to EOF, as one message.  Prints on stderr how
-    much was sent; exits 1 if the host answered that nothing listens there.
+    UTF-8 characters; a plain UDP listener still reads text.  With no
+    MESSAGE, or a MESSAGE of -, stdin is read: as one message up to EOF
+    (in messages of at most 1 MiB when longer, so memory stays bounded),
+    or with --lines one message per line as each line arrives.  --level
+    and --logger send a JSON record ({"level", "logger", "message"}) that
+    the listener filters and colours by.  Prints on stderr how much was
+    sent; exits 1 if the host answered that nothing listens there.
 
     \b
     Examples:
       netkit creosote spew "x = 42 at step 3"
-      make 2>&1 | netkit creosote spew -
+      make 2>&1 | netkit creosote spew
+      tail -f app.log | netkit creosote spew --lines --logger app
+      netkit creosote spew --level error --logger db "connection lost"
       netkit creosote spew --host ::1 --chunk-size 512 - < big.log
     """
     import os
     import sys
 
-    from netkit.services.creosote import spew as send
+    from netkit.services.creosote import Spewer
 
     name, number = endpoint(host, port, allow_zero=False)
-    if message == ("-",):
-        data = sys.stdin.buffer.read()
-    elif "-" in message:
+    if lines and message not in ((), ("-",)):
+        raise click.UsageError("--lines reads stdin: give no MESSAGE (or -)")
+    if "-" in message and message != ("-",):
         raise click.UsageError("- (read stdin) must be the only MESSAGE")
-    else:
-        data = os.fsencode(" ".join(message))
+    level = None
+    if record_level is not None:
+        from netkit.protocols.records import parse_level
+
+        try:
+            level = parse_level(record_level)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--level'") from None
+    as_record = level is not None or record_logger is not None
+
+    def encode(data: bytes) -> bytes:
+        if not as_record:
+            return data
+        import json
+
+        obj: dict[str, Any] = {"message": data.decode("utf-8", "surrogateescape")}
+        if level is not None:
+            obj["level"] = level
+        if record_logger is not None:
+            obj["logger"] = record_logger
+        return json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogateescape")
+
     out = renderer(json_output, no_color)
+    stdin = message in ((), ("-",))
+    if not stdin:
+        data = os.fsencode(" ".join(message))
+        _check_chunk_size(encode(data), chunk_size)
+    elif sys.stdin is None:
+        raise click.UsageError("stdin is closed: give a MESSAGE, or pipe the text in")
+    sender = Spewer(name, number, version=version, chunk_size=chunk_size, strict=not lines)
     try:
-        result = send(
-            data,
-            host=name,
-            port=number,
-            version=version,
-            chunk_size=chunk_size,
-            wait=timeout,
-        )
+        if not stdin:
+            sender.send(encode(data))
+        elif lines:
+            for line in iter(lambda: sys.stdin.buffer.readline(MAX_LINE), b""):
+                sender.send(encode(line.removesuffix(b"\n")))
+        else:
+            while block := sys.stdin.buffer.read(STDIN_BLOCK):
+                sender.send(encode(block))
     except ValueError as exc:
+        sender.sock.close()
         raise click.BadParameter(str(exc), param_hint="'--chunk-size'") from None
+    except BaseException:
+        sender.sock.close()
+        raise
+    result = sender.finish(timeout)
     out(result)
     out.close()
+    if result.refused:
+        from netkit.net import NetError
+
+        raise NetError(
+            f"{result.refused} of {result.messages} messages were refused: nothing listens on "
+            f"{sender.where} (ICMP port unreachable)"
+        )
+
+
+def _check_chunk_size(data: bytes, chunk_size: int) -> None:
+    from netkit.protocols import creosote as wire
+
+    try:
+        wire.split(data, chunk_size, "00000000")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--chunk-size'") from None

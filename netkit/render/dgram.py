@@ -121,6 +121,9 @@ def _message(r: HumanRenderer, ev: Message) -> None:
         if ev.chunks > 1:
             what = "pieces" if ev.dialect == "spew" else "chunks"
             line.append(f"({ev.chunks} {what}) ", style="dim")
+    lost = (ev.fields or {}).get("dropped")
+    if isinstance(lost, int) and lost > 0:  # CreosoteHandler: records it could not deliver
+        line.append(f"[{lost} earlier records lost] ", style="yellow")
     text = body.decode("utf-8", "surrogateescape")
     _print_lines(r, line, message_lines(text, ev.highlight, style if style != "dim" else ""))
 
@@ -160,9 +163,10 @@ def _refused(r: HumanRenderer, ev: RecordRefused) -> None:
 @handles(Spewed)
 def _spewed(r: HumanRenderer, ev: Spewed) -> None:
     what = "chunk" if ev.chunks == 1 else "chunks"
+    many = f"{ev.messages} messages, " if ev.messages != 1 else ""
     r.status(
         Text(
-            f"sent {ev.bytes} bytes in {ev.chunks} {what} ({ev.datagram_bytes} on the wire) "
+            f"sent {many}{ev.bytes} bytes in {ev.chunks} {what} ({ev.datagram_bytes} on the wire) "
             f"to {ev.peer}",
             style="dim",
         )

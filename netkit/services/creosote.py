@@ -5,13 +5,12 @@
   emits one event per message and can append one escaped line per message
   to a log file.
 * :func:`spew` sends one message as datagrams of at most ``chunk_size`` bytes.
-* :class:`CreosoteHandler` is a :class:`logging.Handler` that sends log
-  records to a listener without ever blocking the program.
+* :class:`netkit.creosote.CreosoteHandler` (client side, not here) is the
+  :class:`logging.Handler` that sends log records to a listener.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import selectors
 import socket
@@ -602,6 +601,81 @@ class CreosoteListener(Service):
 # sender
 
 
+class Spewer:
+    """A connected UDP socket to a listener that sends one message at a time.
+
+    ``strict``: an ICMP refusal raises :class:`NetError` (one message);
+    otherwise it is counted in :attr:`refused` and sending goes on (a
+    stream of lines outlives a listener's restart).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        version: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        strict: bool = True,
+    ) -> None:
+        self.where = f"{format_host(host)}:{port}"
+        self.chunk_size = chunk_size
+        self.strict = strict
+        self.sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
+        self.peer = format_peer(self.sock.getpeername())
+        self.messages = self.bytes = self.chunks = self.datagram_bytes = self.refused = 0
+
+    def _refused(self) -> None:
+        if self.strict:
+            raise NetError(
+                f"no listener on {self.where}: the host answered ICMP port unreachable "
+                "(connection refused)"
+            )
+        self.refused += 1
+
+    def send(self, data: bytes) -> None:
+        """Send *data* as one message (``ValueError`` if the chunk size cannot carry it)."""
+        datagrams = creosote.split(data, self.chunk_size, new_message_id())
+        try:
+            for datagram in datagrams:
+                try:
+                    self.sock.send(datagram)
+                except ConnectionRefusedError:  # the previous message was refused
+                    self._refused()
+                    self.sock.send(datagram)
+        except ConnectionRefusedError:
+            self._refused()
+        except OSError as exc:
+            raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
+        self.messages += 1
+        self.bytes += len(data)
+        self.chunks += len(datagrams)
+        self.datagram_bytes += sum(len(d) for d in datagrams)
+
+    def finish(self, wait: float) -> Spewed:
+        """Wait up to *wait* seconds for an ICMP refusal of the last datagram; close."""
+        try:
+            self.sock.settimeout(wait)
+            try:
+                self.sock.recv(1)  # an ICMP error arrives as a pending socket error
+            except TimeoutError:
+                pass
+            except ConnectionRefusedError:
+                self._refused()
+            except OSError as exc:
+                raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
+        finally:
+            self.sock.close()
+        return Spewed(
+            peer=self.peer,
+            bytes=self.bytes,
+            chunks=self.chunks,
+            datagram_bytes=self.datagram_bytes,
+            messages=self.messages,
+            refused=self.refused,
+        )
+
+
 def spew(
     data: bytes,
     *,
@@ -618,84 +692,11 @@ def spew(
     unreachable, seen as ECONNREFUSED on the connected socket during the
     sends or within *wait* seconds after the last one).
     """
-    datagrams = creosote.split(data, chunk_size, new_message_id())
-    where = f"{format_host(host)}:{port}"
-    sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
+    creosote.split(data, chunk_size, new_message_id())  # a usage error before any socket
+    sender = Spewer(host, port, version=version, chunk_size=chunk_size)
     try:
-        peer = format_peer(sock.getpeername())
-        try:
-            for datagram in datagrams:
-                sock.send(datagram)
-            # an ICMP error arrives as a pending socket error: readable at once
-            sock.settimeout(wait)
-            try:
-                sock.recv(1)
-            except TimeoutError:
-                pass
-        except ConnectionRefusedError:
-            raise NetError(
-                f"no listener on {where}: the host answered ICMP port unreachable "
-                "(connection refused)"
-            ) from None
-        except OSError as exc:
-            raise NetError(describe_error(exc, f"cannot send to {where}")) from exc
-    finally:
-        sock.close()
-    return Spewed(
-        peer=peer,
-        bytes=len(data),
-        chunks=len(datagrams),
-        datagram_bytes=sum(len(d) for d in datagrams),
-    )
-
-
-# --------------------------------------------------------------------------
-# logging handler
-
-
-class CreosoteHandler(logging.Handler):
-    """Send log records to a creosote listener (``netkit creosote listen``).
-
-    One record is one message, chunked when long (tracebacks), so the
-    listener shows it whole.  The socket is non-blocking and unconnected:
-    with no listener running the datagrams are simply lost, and a full
-    socket buffer drops a record instead of stopping the program.
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        level: int = logging.NOTSET,
-    ) -> None:
-        super().__init__(level)
-        if chunk_size < creosote.HEADER_LEN + 4:
-            raise ValueError(f"chunk_size must be at least {creosote.HEADER_LEN + 4}")
-        family, _type, _proto, _canon, sockaddr = socket.getaddrinfo(
-            host, port, 0, socket.SOCK_DGRAM
-        )[0]
-        self.address = sockaddr
-        self.chunk_size = chunk_size
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            data = self.format(record).encode("utf-8", "backslashreplace")
-            for datagram in creosote.split(data, self.chunk_size, new_message_id()):
-                self.sock.sendto(datagram, self.address)
-        except OSError:
-            pass  # no room, nobody listening, no route: drop the record, never block
-        except Exception:
-            self.handleError(record)
-
-    def close(self) -> None:
-        self.acquire()
-        try:
-            self.sock.close()
-        finally:
-            self.release()
-        super().close()
+        sender.send(data)
+    except BaseException:
+        sender.sock.close()
+        raise
+    return sender.finish(wait)

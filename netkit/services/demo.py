@@ -143,7 +143,8 @@ class Demo:
 
     # -- 2 -------------------------------------------------------------------------------
     def creosote(self) -> None:
-        from netkit.services.creosote import CreosoteHandler, CreosoteListener, spew
+        from netkit.creosote import CreosoteHandler
+        from netkit.services.creosote import CreosoteListener, spew
 
         self.section(
             "2",
