@@ -224,3 +224,35 @@ def test_forward_urls_are_checked() -> None:
         5,
         "syslog+tcp://[::1]:514?framing=lf",
     )
+
+
+def test_a_stalled_receiver_fills_the_queue_and_drops_are_counted() -> None:
+    """A TCP receiver that stops reading: the queue fills, drops are counted and reported."""
+    from netkit.protocols.records import Record
+
+    notices: list[str] = []
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        target = parse_target(f"syslog+tcp://127.0.0.1:{server.getsockname()[1]}?queue=10")
+        forwarder = Forwarder(target, notify=lambda level, msg: notices.append(msg))
+        forwarder.start()
+        n = 5000
+        for i in range(n):
+            forwarder.submit(Record("json", b"x" * 500 + b" %d" % i), "127.0.0.1:1")
+        assert forwarder.dropped > 0
+        conn, _ = server.accept()
+        received = bytearray()
+        with conn:
+            closer = threading.Thread(target=forwarder.close, args=(5.0,))
+            closer.start()
+            conn.settimeout(10)
+            while chunk := conn.recv(1 << 16):  # until close() has sent all and closed
+                received += chunk
+            closer.join(10)
+    frames = received.count(b"<14>1 ")
+    assert forwarder.sent + forwarder.dropped == n
+    assert frames == forwarder.sent
+    assert any("records dropped (queue of 10 full)" in m for m in notices)
+    assert len([m for m in notices if "dropped" in m]) <= 3  # at most once a second
