@@ -12,9 +12,10 @@ The handler never hurts the program it serves: nothing is resolved or
 opened in the constructor, :meth:`CreosoteHandler.emit` only puts the
 record in a bounded queue (a full queue drops it and counts it), and one
 background thread resolves the host (lazily, again after a failure), sends
-and counts what it could not deliver.  The count of records lost since the
-last delivered one travels with the next record (``dropped``), so the
-listener says that something is missing.  Each record is one JSON object
+and counts what it could not deliver.  After a loss, the next ten records
+that go out carry the number lost so far (``dropped``; UDP has no
+acknowledgement, so one report could be lost too), and the listener says
+that something is missing.  Each record is one JSON object
 (``message``, ``level``, ``levelname``, ``logger``, ``exc_text``, ...),
 chunked by netkit's format when long, so a traceback arrives whole.
 
@@ -39,6 +40,7 @@ DEFAULT_CHUNK_SIZE = 1024
 DEFAULT_QUEUE = 1000
 RESOLVE_RETRY = 5.0  # seconds between lookups of a name that did not resolve
 CLOSE_WAIT = 0.5  # seconds close() waits for queued records to go out
+REPORT_RECORDS = 10  # after a loss, the next records that go out carry the count
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -50,9 +52,9 @@ class CreosoteHandler(logging.Handler):
     """A :class:`logging.Handler` that sends records to a creosote listener over UDP.
 
     *queue_size* records wait at most; :attr:`dropped` counts every record
-    that was not delivered (queue full, host unresolvable, nothing
-    listening, send buffer full).  ``extra=`` values that are plain (str,
-    int, float, bool) are sent as fields.
+    known not to be delivered (queue full, host unresolvable, send buffer
+    full, refused: an ICMP "port unreachable" is seen at the next send).
+    ``extra=`` values that are plain (str, int, float) are sent as fields.
     """
 
     def __init__(
@@ -73,7 +75,8 @@ class CreosoteHandler(logging.Handler):
         self.queue_size = queue_size
         self.dropped = 0  # records not delivered, in all
         self.sent = 0
-        self._unreported = 0  # dropped since the last record that went out
+        self._report_left = 0  # records still to carry the drop count
+        self._busy = False  # the sender thread holds a record
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -93,7 +96,7 @@ class CreosoteHandler(logging.Handler):
         with self._cond:
             if self._closed or len(self._queue) >= self.queue_size:
                 self.dropped += 1
-                self._unreported += 1
+                self._report_left = REPORT_RECORDS
                 return
             self._queue.append(item)
             if self._thread is None or self._pid != os.getpid():
@@ -136,21 +139,28 @@ class CreosoteHandler(logging.Handler):
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue:
+                    self._cond.notify_all()
                     return
                 item = self._queue.popleft()
-                if self._unreported:
-                    item["dropped"] = self._unreported
+                self._busy = True
+                if self.dropped and self._report_left:
+                    item["dropped"] = self.dropped  # lost so far, in all
             try:
-                delivered = self._send(item)
+                delivered, lost_before = self._send(item)
             except Exception:  # never let the thread die: count and go on
-                delivered = False
+                delivered, lost_before = False, 0
             with self._cond:
+                # an ICMP refusal reports the datagram before: it was lost after all
+                self.sent -= lost_before
+                self.dropped += lost_before + (0 if delivered else 1)
+                if lost_before or not delivered:
+                    self._report_left = REPORT_RECORDS
                 if delivered:
                     self.sent += 1
-                    self._unreported -= item.get("dropped", 0)
-                else:
-                    self.dropped += 1
-                    self._unreported += 1
+                    if "dropped" in item:
+                        self._report_left -= 1
+                self._busy = False
+                self._cond.notify_all()
 
     def _resolve(self) -> bool:
         if self._addresses:
@@ -165,12 +175,14 @@ class CreosoteHandler(logging.Handler):
             return False
         return bool(self._addresses)
 
-    def _send(self, item: dict[str, Any]) -> bool:
+    def _send(self, item: dict[str, Any]) -> tuple[bool, int]:
+        """(delivered as far as can be known, earlier datagrams found refused)."""
         if not self._resolve():
-            return False
+            return False, 0
         data = json.dumps(item, ensure_ascii=False, default=str).encode("utf-8", "replace")
         datagrams = creosote.split(data, self.chunk_size, os.urandom(4).hex())
-        for _ in range(len(self._addresses)):
+        lost_before = 0
+        for _ in range(2 * len(self._addresses)):
             try:
                 if self._sock is None:
                     family, socktype, proto, _canon, sockaddr = self._addresses[0]
@@ -179,16 +191,24 @@ class CreosoteHandler(logging.Handler):
                     self._sock.connect(sockaddr)  # connected: ICMP refusals are seen
                 for datagram in datagrams:
                     self._sock.send(datagram)
-                return True
+                return True, lost_before
             except BlockingIOError:
-                return False  # the send buffer is full: drop, never wait
-            except OSError:
-                # refused (nothing listens there) or no route: try the next address
+                return False, lost_before  # the send buffer is full: drop, never wait
+            except OSError as exc:
+                if isinstance(exc, ConnectionRefusedError) and self.sent > lost_before:
+                    lost_before += 1  # the refusal was for the record sent before
+                # nothing listens at this address (or no route): try the next one
                 if self._sock is not None:
                     self._sock.close()
                     self._sock = None
                 self._addresses.append(self._addresses.pop(0))
-        return False
+        return False, lost_before
+
+    def flush(self, timeout: float = CLOSE_WAIT) -> None:
+        """Wait at most *timeout* seconds for the queued records to be sent (or dropped)."""
+        with self._cond:
+            if self._thread is not None and self._thread is not threading.current_thread():
+                self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
     def close(self) -> None:
         """Send what is queued (waiting at most half a second), then close; never raises."""

@@ -123,7 +123,7 @@ def _message(r: HumanRenderer, ev: Message) -> None:
             line.append(f"({ev.chunks} {what}) ", style="dim")
     lost = (ev.fields or {}).get("dropped")
     if isinstance(lost, int) and lost > 0:  # CreosoteHandler: records it could not deliver
-        line.append(f"[{lost} earlier records lost] ", style="yellow")
+        line.append(f"[{lost} records lost so far] ", style="yellow")
     text = body.decode("utf-8", "surrogateescape")
     _print_lines(r, line, message_lines(text, ev.highlight, style if style != "dim" else ""))
 
