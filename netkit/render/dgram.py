@@ -61,6 +61,8 @@ def message_lines(
 ) -> list[Text]:
     """*text* as its lines, each escaped on its own; *spans* (of *text*) highlighted.
 
+    *style* colours the first line (the level's colour); the others are plain.
+
     A final newline does not make an empty last line; ``\r\n`` counts as one break.
     """
     if text.endswith("\n"):
@@ -82,6 +84,7 @@ def message_lines(
         line.append(escape(text[cursor : pos + len(body)]), style=style)
         out.append(line)
         pos = end + 1
+        style = ""  # the level's colour marks the first line; the rest stays readable
     return out
 
 
