@@ -351,12 +351,22 @@ def test_plain_text_is_none() -> None:
 
 
 def _feed_all(decoder: dialects.StreamDecoder, data: bytes, cuts: list[int]) -> list[Any]:
+    """What the decoder gives: records (and refusals) for Accepted (and RefusedFrom)."""
     out: list[Any] = []
     pos = 0
     for cut in [*sorted(set(c % (len(data) + 1) for c in cuts)), len(data)]:
         out += decoder.feed(data[pos:cut])
         pos = max(pos, cut)
-    return out + decoder.eof()
+    return [
+        got.record if isinstance(got, dialects.Accepted) else got.refused
+        for got in out + decoder.eof()
+    ]
+
+
+def _refused(items: list[Any]) -> Refused:
+    [item] = items
+    assert isinstance(item, dialects.RefusedFrom), item
+    return item.refused
 
 
 def test_octet_counting_lf_nul_and_pickle_streams() -> None:
@@ -366,7 +376,8 @@ def test_octet_counting_lf_nul_and_pickle_streams() -> None:
     assert [r.message for r in got] == [b"hello", b"line1\nline2"]
     lf = b'<14>app: one\n<14>app: two\x00{"message": "three"}\r\nplain four\nlast'
     got = _feed_all(dialects.StreamDecoder(), lf, [])
-    assert [r.message if isinstance(r, Record) else r for r in got] == [
+    assert [r.dialect for r in got] == ["rfc3164", "rfc3164", "json", "text", "text"]
+    assert [r.message for r in got] == [
         b"one",
         b"two",
         b"three",
@@ -380,20 +391,21 @@ def test_octet_counting_lf_nul_and_pickle_streams() -> None:
 
 def test_hostile_streams_are_bounded() -> None:
     d = dialects.StreamDecoder(max_record=1000)
-    [refused] = d.feed(b"1000000000000 <14>1 - - - - - x")
-    assert isinstance(refused, Refused) and "octet count" in refused.reason and d.failed
+    refused = _refused(d.feed(b"1000000000000 <14>1 - - - - - x"))
+    assert "octet count of more than 10 digits" in refused.reason and d.failed
     assert d.feed(b"more") == []
     d = dialects.StreamDecoder(max_record=1000)
-    assert isinstance(d.feed(b"12x")[0], Refused)
+    assert "octet count 5000 (limit 1000)" in _refused(d.feed(b"5000 <14>")).reason
     d = dialects.StreamDecoder(max_record=1000)
-    assert isinstance(d.feed(struct.pack(">L", 1 << 23))[0], Refused)
+    assert d.feed(b"123") == [] and "octet count expected" in _refused(d.feed(b"x")).reason
     d = dialects.StreamDecoder(max_record=1000)
-    assert d.feed(b"a" * 1000) == [] and isinstance(d.feed(b"a")[0], Refused)
+    assert "frame of 8388608 bytes" in _refused(d.feed(struct.pack(">L", 1 << 23))).reason
+    d = dialects.StreamDecoder(max_record=1000)
+    assert d.feed(b"a" * 1000) == [] and "longer than 1000" in _refused(d.feed(b"a")).reason
     d = dialects.StreamDecoder()
     frame = stdlib_pickle(log_record())
     assert d.feed(frame[:-3]) == []
-    [cut] = d.eof()
-    assert isinstance(cut, Refused) and "ended inside a frame" in cut.reason
+    assert "ended inside a frame" in _refused(d.eof()).reason
 
 
 @settings(max_examples=100)

@@ -24,7 +24,6 @@ JSON lines, GELF over TCP, plain lines).
 from __future__ import annotations
 
 import json
-import re
 import struct
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -260,6 +259,14 @@ class RefusedFrom:
 Collected = Accepted | creosote.Incomplete | RefusedFrom
 
 
+def _one(
+    source: Hashable, got: Record | Refused, chunks: int, raw: bytes | None = None
+) -> Collected:
+    if isinstance(got, Refused):
+        return RefusedFrom(source, got)
+    return Accepted(source, got, chunks, raw)
+
+
 class DatagramCollector:
     """Every UDP dialect, per datagram; sans-IO (the caller passes the time).
 
@@ -282,7 +289,7 @@ class DatagramCollector:
         if chunk is not None:
             for got in self.gelf.feed(source, chunk, now):
                 if isinstance(got, creosote.Complete):
-                    out.append(self._one(source, gelf.decode(got.data), got.chunks))
+                    out.append(_one(source, gelf.decode(got.data), got.chunks))
                 else:
                     out.append(self._wrap(source, got))
             return out
@@ -297,14 +304,6 @@ class DatagramCollector:
     def _wrap(source: Hashable, got: creosote.Incomplete | Refused) -> Collected:
         return RefusedFrom(source, got) if isinstance(got, Refused) else got
 
-    @staticmethod
-    def _one(
-        source: Hashable, got: Record | Refused, chunks: int, raw: bytes | None = None
-    ) -> Collected:
-        if isinstance(got, Refused):
-            return RefusedFrom(source, got)
-        return Accepted(source, got, chunks, raw)
-
     def _whole(self, source: Hashable, data: bytes, chunks: int, now: float) -> list[Collected]:
         records = decode_datagram(data)
         out: list[Collected] = []
@@ -312,7 +311,7 @@ class DatagramCollector:
             if self.joiner is not None:  # keep one source's order
                 out += self._text(self.joiner.release(source))
             raw = strip_terminator(data) if data[:1] == b"<" else None
-            return out + [self._one(source, r, chunks, raw) for r in records]
+            return out + [_one(source, r, chunks, raw) for r in records]
         if chunks > 1 or self.joiner is None:
             return [Accepted(source, Record("netkit" if chunks > 1 else "text", data), chunks)]
         return self._text(self.joiner.feed(source, data, now))
@@ -350,29 +349,28 @@ class DatagramCollector:
 # TCP
 
 
-_OCTET_RE = re.compile(rb"([1-9][0-9]{0,9}) ")
-
-
 class StreamDecoder:
-    """The records of one TCP connection; sans-IO (feed bytes, get records).
+    """The records of one TCP connection from *source*; sans-IO (feed bytes, get records).
 
     A record longer than *max_record* is refused and ends the connection
     (:attr:`failed` is set: the caller closes it), as does a malformed
-    frame: what follows cannot be trusted to be in step.
+    frame: what follows cannot be trusted to be in step.  Plain text lines
+    are records of dialect ``text``.
     """
 
-    def __init__(self, *, max_record: int = MAX_RECORD) -> None:
+    def __init__(self, source: Hashable = None, *, max_record: int = MAX_RECORD) -> None:
+        self.source = source
         self.max_record = max_record
         self.framing: str | None = None  # "pickle", "octet", "line"
         self.failed: str | None = None
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[Record | Refused | bytes]:
-        """Records (plain text lines as bytes) that *data* completed."""
+    def feed(self, data: bytes) -> list[Collected]:
+        """What *data* completed: accepted records, refusals."""
         if self.failed is not None:
             return []
         self._buf += data
-        out: list[Record | Refused | bytes] = []
+        out: list[Collected] = []
         while self._buf and self.failed is None:
             if self.framing is None:
                 first = self._buf[0]
@@ -385,24 +383,23 @@ class StreamDecoder:
             out.append(step)
         return out
 
-    def eof(self) -> list[Record | Refused | bytes]:
+    def eof(self) -> list[Collected]:
         """The connection ended: an unterminated last line is a record; a cut frame is not."""
         if self.failed is not None or not self._buf:
             return []
         rest = bytes(self._buf)
         self._buf.clear()
         if self.framing == "line":
-            return [self._line_record(rest)]
-        return [
-            Refused(self.framing or "tcp", f"connection ended inside a frame of {len(rest)} bytes")
-        ]
+            return [self._record(rest)]
+        why = f"connection ended inside a frame ({len(rest)} bytes of it came)"
+        return [RefusedFrom(self.source, Refused(self.framing or "tcp", why))]
 
-    def _fail(self, dialect: str, reason: str) -> Refused:
+    def _fail(self, dialect: str, reason: str) -> Collected:
         self.failed = reason
         self._buf.clear()
-        return Refused(dialect, reason)
+        return RefusedFrom(self.source, Refused(dialect, reason))
 
-    def _pickle(self) -> Record | Refused | None:
+    def _pickle(self) -> Collected | None:
         if len(self._buf) < 4:
             return None
         (length,) = struct.unpack(">L", self._buf[:4])
@@ -412,28 +409,32 @@ class StreamDecoder:
             return None
         payload = bytes(self._buf[4 : 4 + length])
         del self._buf[: 4 + length]
-        return safepickle.decode_frame(payload)
+        return _one(self.source, safepickle.decode_frame(payload), 1)
 
-    def _octet(self) -> Record | Refused | bytes | None:
-        m = _OCTET_RE.match(self._buf)
-        if m is None:
-            if len(self._buf) > 11 or not self._buf[: len(self._buf)].isdigit():
-                return self._fail("rfc6587", "octet count expected (digits, then a space)")
-            return None
-        length = int(m.group(1))
+    def _octet(self) -> Collected | None:
+        digits = len(self._buf[:12]) - len(self._buf[:12].lstrip(b"0123456789"))
+        if digits > 10 or (digits == len(self._buf) and digits == 12):
+            return self._fail(
+                "rfc6587", f"an octet count of more than 10 digits (limit {self.max_record})"
+            )
+        if digits == len(self._buf):
+            return None  # the count so far
+        if self._buf[digits : digits + 1] != b" ":
+            return self._fail("rfc6587", "octet count expected (digits, then a space)")
+        length = int(self._buf[:digits])
         if length > self.max_record:
             return self._fail("rfc6587", f"octet count {length} (limit {self.max_record})")
-        end = m.end() + length
+        end = digits + 1 + length
         if len(self._buf) < end:
             return None
-        frame = bytes(self._buf[m.end() : end])
+        frame = bytes(self._buf[digits + 1 : end])
         del self._buf[:end]
-        return self._line_record(frame)
+        return self._record(frame)
 
-    def _line(self) -> Record | Refused | bytes | None:
+    def _line(self) -> Collected | None:
         while True:
             limit = self.max_record + 1
-            ends = [i for i in (self._buf.find(b"\n", 0, limit), self._buf.find(b"\0", 0, limit))]
+            ends = [self._buf.find(b"\n", 0, limit), self._buf.find(b"\0", 0, limit)]
             found = [i for i in ends if i >= 0]
             if not found:
                 if len(self._buf) > self.max_record:
@@ -445,13 +446,13 @@ class StreamDecoder:
             if line.endswith(b"\r"):
                 line = line[:-1]
             if line:
-                return self._line_record(line)
+                return self._record(line)
             if not self._buf:
                 return None
 
-    @staticmethod
-    def _line_record(line: bytes) -> Record | Refused | bytes:
-        records = decode_datagram(line)
+    def _record(self, frame: bytes) -> Collected:
+        records = decode_datagram(frame)
         if records is None:
-            return line
-        return records[0]
+            return Accepted(self.source, Record("text", frame))
+        raw = strip_terminator(frame) if frame[:1] == b"<" else None
+        return _one(self.source, records[0], 1, raw)
