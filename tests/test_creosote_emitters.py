@@ -75,30 +75,20 @@ def test_syslog_handler_udp(append_nul: bool) -> None:
     assert msg.syslog is not None and msg.syslog["message"] == "disk full"
 
 
+def send_with_logger(port: int, args: list[str]) -> None:
+    """util-linux logger to 127.0.0.1:port with *args* (-d, -T, --rfc..., -t, message)."""
+    cmd = [peer("logger"), "-n", "127.0.0.1", "-P", str(port), *args]
+    subprocess.run(cmd, check=True, timeout=10)
+
+
 @pytest.mark.parametrize(
     ("flags", "dialect"), [(["--rfc3164"], "rfc3164"), (["--rfc5424"], "rfc5424")]
 )
 def test_util_linux_logger(flags: list[str], dialect: str) -> None:
     sink = Collector()
     with CreosoteListener(sink, port=0) as listener:
-        subprocess.run(
-            [
-                peer("logger"),
-                "-n",
-                "127.0.0.1",
-                "-P",
-                str(listener.address[1]),
-                "-d",
-                *flags,
-                "-t",
-                "mytag",
-                "-p",
-                "user.warning",
-                "hello from logger",
-            ],
-            check=True,
-            timeout=10,
-        )
+        args = ["-d", *flags, "-t", "mytag", "-p", "user.warning", "hello from logger"]
+        send_with_logger(listener.address[1], args)
         [msg] = sink.wait_for(Message)
     assert (msg.dialect, msg.level, msg.logger) == (dialect, "warning", "mytag")
     assert msg.syslog is not None and msg.syslog["message"] == "hello from logger"

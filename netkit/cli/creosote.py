@@ -59,6 +59,38 @@ def creosote() -> None:
     metavar="SECONDS",
     help="Report a chunked message as incomplete when no chunk of it came for this long.",
 )
+@click.option("--udp", "use_udp", is_flag=True, help="Listen on UDP (the default).")
+@click.option(
+    "--tcp",
+    "use_tcp",
+    is_flag=True,
+    help="Listen on TCP (SocketHandler, syslog over TCP, JSON lines); with --udp both, on the "
+    "same port number.",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(1, 100_000),
+    default=64,
+    show_default=True,
+    help="TCP connections at once; more are closed at once and counted.",
+)
+@click.option(
+    "--max-record",
+    type=click.IntRange(64, 16 << 20),
+    default=1 << 20,
+    show_default=True,
+    metavar="BYTES",
+    help="Longest TCP record (a line or a frame); a longer one is refused and its connection "
+    "closed.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a TCP connection that sends nothing for this long.",
+)
 @click.option(
     "--raw",
     is_flag=True,
@@ -112,6 +144,11 @@ def listen(
     source: str | None,
     filter_log: bool,
     forward_urls: tuple[str, ...],
+    use_udp: bool,
+    use_tcp: bool,
+    max_clients: int,
+    max_record: int,
+    idle_timeout: float,
 ) -> None:
     """Print each message that arrives: time, source, level, escaped text.
 
@@ -128,6 +165,11 @@ def listen(
     multi-line message (a traceback) is shown as its lines, indented
     beneath the first.  --count counts whole messages.
 
+    --tcp takes the same over TCP, the framing detected per connection:
+    SocketHandler's length-prefixed pickles, syslog with RFC 6587 octet
+    counting (logger -T --octet-count) or LF / NUL ends (SysLogHandler with
+    socktype=SOCK_STREAM), JSON lines, plain lines.
+
     Filters (--level, --grep, --logger, --source) choose what is shown;
     the log file and --forward keep every record unless --filter-log.
 
@@ -141,6 +183,8 @@ def listen(
     \b
     Examples:
       netkit creosote listen
+      netkit creosote listen --udp --tcp --level warning --grep 'timeout|refused'
+      netkit creosote listen --forward syslog+tcp://127.0.0.1:514
       netkit creosote listen --port 0 --json --logfile /tmp/debug.log
       logger -n 127.0.0.1 -P 7739 -d "hello from syslog"
     """
@@ -163,6 +207,11 @@ def listen(
         record_filter=record_filter,
         filter_log=filter_log,
         forwarders=forwarders,
+        udp=use_udp or not use_tcp,
+        tcp=use_tcp,
+        max_clients=max_clients,
+        max_record=max_record,
+        idle_timeout=idle_timeout,
     )
     if logfile is None:
         run_server(service, out)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import socket
@@ -44,6 +45,7 @@ from netkit.protocols.dialects import Accepted, Collected, DatagramCollector, Re
 from netkit.protocols.records import RecordFilter, level_name
 from netkit.protocols.text import escape
 from netkit.services.base import Service
+from netkit.services.creosote_tcp import TcpRecordServer
 from netkit.services.forward import Forwarder
 
 DEFAULT_PORT = 7739
@@ -207,8 +209,23 @@ class CreosoteListener(Service):
         record_filter: RecordFilter | None = None,
         filter_log: bool = False,
         forwarders: list[Forwarder] | None = None,
+        udp: bool = True,
+        tcp: bool = False,
+        max_clients: int = 64,
+        max_record: int = 1 << 20,
+        idle_timeout: float = 300.0,
     ) -> None:
         super().__init__(sink, count=count)
+        if not (udp or tcp):
+            raise ValueError("listen on UDP, TCP or both")
+        self.udp = udp
+        self.tcp = tcp
+        self.tcp_limits = {
+            "max_clients": max_clients,
+            "max_record": max_record,
+            "idle_timeout": idle_timeout,
+        }
+        self._tcp_server: TcpRecordServer | None = None
         self.host = host
         self.port = port
         self.version = version
@@ -238,27 +255,73 @@ class CreosoteListener(Service):
         if self.logfile is not None:
             self._set_log(open_logfile(self.logfile))  # refused before listening
         try:
-            sock = bind_socket(
-                self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
-            )
+            address = self._bind()
         except BaseException:
             self._close_log()
+            for s in (self._sock, self._tcp_server.sock if self._tcp_server else None):
+                if s is not None:
+                    s.close()
             raise
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        except OSError:
-            pass
-        sock.setblocking(False)
-        self._sock = sock
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        address = bound_address(sock)
-        self.emit(Listening(host=address[0], port=address[1], transport="udp"))
         for forwarder in self.forwarders:
             forwarder.notify = self._forward_notice
             forwarder.start()
-        self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
-        self._thread.start()
+        if self._sock is not None:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
+            self._thread.start()
+        if self._tcp_server is not None:
+            self._tcp_server.start()
+        return address
+
+    def _bind(self) -> tuple[str, int]:
+        """Bind UDP and/or TCP (TCP on the UDP port's number); emit ``listening`` for each."""
+        # --port 0 with both: the TCP port of the UDP one's number may be taken; try another
+        attempts = 20 if (self.udp and self.tcp and self.port == 0) else 1
+        for attempt in range(attempts):
+            try:
+                address = self._bind_once()
+                break
+            except NetError as exc:
+                cause = exc.__cause__
+                in_use = isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                if not in_use or attempt == attempts - 1:
+                    raise
+        if self.udp:
+            self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+        if self._tcp_server is not None:
+            tcp = self._tcp_server.address
+            self.emit(Listening(host=tcp[0], port=tcp[1], transport="tcp"))
+        return address
+
+    def _bind_once(self) -> tuple[str, int]:
+        address: tuple[str, int] | None = None
+        if self.udp:
+            sock = bind_socket(
+                self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
+            )
+            self._sock = sock
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            except OSError:
+                pass
+            sock.setblocking(False)
+            address = bound_address(sock)
+        if self.tcp:
+            self._tcp_server = TcpRecordServer(
+                self,
+                host=address[0] if address else self.host,
+                port=address[1] if address else self.port,
+                version=self.version,
+                max_clients=int(self.tcp_limits["max_clients"]),
+                max_record=int(self.tcp_limits["max_record"]),
+                idle_timeout=float(self.tcp_limits["idle_timeout"]),
+            )
+            address = address or self._tcp_server.address
+        assert address is not None
         return address
 
     def _forward_notice(self, level: str, message: str) -> None:
@@ -565,6 +628,9 @@ class CreosoteListener(Service):
             self._retire(log)
 
     def _stop(self, grace: float) -> None:
+        if self._tcp_server is not None and not self._tcp_server.stop(max(grace, 5.0) + 30.0):
+            self.fail("the TCP thread did not stop in time; the summary is incomplete")
+            return
         if self._wake_w is not None:
             try:
                 self._wake_w.send(b"\0")
