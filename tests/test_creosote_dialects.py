@@ -342,7 +342,8 @@ def test_syslog_terminators_stripped(tail: bytes) -> None:
 
 
 def test_plain_text_is_none() -> None:
-    for d in (b"hello", b"", b"<9999>x", b"\x00\x00"):
+    # two bytes that only look like a zlib or gzip header: text, not a refusal
+    for d in (b"hello", b"", b"<9999>x", b"\x00\x00", b"\x78\x9c garbage", b"\x1f\x8bxx"):
         assert dialects.decode_datagram(d) is None
 
 
@@ -436,7 +437,7 @@ def lecture_spew(msg: bytes, bufsize: int = 1024) -> list[bytes]:
 
 def test_spew_pieces_joined() -> None:
     j = dialects.SpewJoiner(gap=0.2)
-    msg = b"".join(b"line %d\n" % i for i in range(400))
+    msg = "".join(f"line {i} é\n" for i in range(400)).encode()  # cut inside an é too
     out: list[Any] = []
     for i, d in enumerate(lecture_spew(msg)):
         out += j.feed(SRC, d, i * 0.01)
@@ -450,7 +451,17 @@ def test_spew_pieces_joined() -> None:
     # short messages come out at once; other sources are kept apart
     assert j.feed(SRC, b"short", 2.0) == [(SRC, b"short", 1)]
     other = ("127.0.0.1", 40001)
-    assert j.feed(SRC, b"a" * 600, 3.0) == []
+    assert j.feed(SRC, b"a" * 1024, 3.0) == []
     assert j.feed(other, b"b" * 10, 3.0) == [(other, b"b" * 10, 1)]
-    assert j.feed(SRC, b"a" * 700, 3.05) == [(SRC, b"a" * 600, 1)]  # longer: a new message
-    assert j.flush() == [(SRC, b"a" * 700, 1)]
+    assert j.feed(SRC, b"a" * 2048, 3.05) == [(SRC, b"a" * 1024, 1)]  # longer: a new message
+    assert j.flush() == [(SRC, b"a" * 2048, 1)]
+
+
+def test_spew_joining_leaves_other_traffic_alone() -> None:
+    j = dialects.SpewJoiner(gap=0.2)
+    for first in (b"y" * 1011, b"x" * 1000 + b"\x00" * 24, bytes(range(256)) * 4, b"z" * 3011):
+        assert j.feed(SRC, first, 0.0) == [(SRC, first, 1)]  # not a BUFSIZE of text
+        assert j.feed(SRC, b"ok", 0.0) == [(SRC, b"ok", 1)]
+    assert j.feed(SRC, b"t" * 1024, 1.0) == []
+    binary = b"\xff" * 10
+    assert j.feed(SRC, binary, 1.0) == [(SRC, b"t" * 1024, 1), (SRC, binary, 1)]

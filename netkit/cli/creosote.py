@@ -153,9 +153,10 @@ def listen(
     """Print each message that arrives: time, source, level, escaped text.
 
     Every dialect Python programs send is understood, per datagram: plain
-    text (nc; the lecture's spew() pieces joined: consecutive datagrams of
-    one size from one address and port, less than 0.2 s apart, the last
-    one shorter; --raw shows each), netkit's chunked messages (a message
+    text (nc; the lecture's spew() pieces joined: consecutive text
+    datagrams from one address and port, less than 0.2 s apart, all but
+    the last of one BUFSIZE, a power of two from 1024 to 65536; --raw
+    shows each), netkit's chunked messages (a message
     whose chunks did not all arrive is reported as incomplete), JSON lines
     ({"level": ..., "logger": ..., "message": ...}), syslog (RFC 3164 /
     RFC 5424, e.g. logger -n, SysLogHandler; a trailing NUL stripped),

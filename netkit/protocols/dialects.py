@@ -23,6 +23,7 @@ JSON lines, GELF over TCP, plain lines).
 
 from __future__ import annotations
 
+import codecs
 import json
 import struct
 from collections.abc import Hashable
@@ -129,7 +130,9 @@ def decode_datagram(data: bytes) -> list[Record | Refused] | None:
     if safepickle.looks_like(data):
         return [safepickle.decode_frame(data[4:])]
     if gelf.looks_like(data):
-        return [gelf.decode(data)]
+        got = gelf.decode(data, chunked=False)
+        if got is not None:
+            return [got]
     if data[:1] == b"{":
         return _from_json(data)
     if data[:1] == b"<":
@@ -175,22 +178,41 @@ class _Held:
     last_seen: float
 
 
+def _textlike(data: bytes, *, cut_start: bool) -> bool:
+    """UTF-8 text without NUL, perhaps cut mid-character at the end (and at the start)."""
+    if b"\x00" in data:
+        return False
+    if cut_start:
+        skip = 0
+        while skip < 3 and skip < len(data) and 0x80 <= data[skip] <= 0xBF:
+            skip += 1
+        data = data[skip:]
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+SPEW_SIZES = frozenset(1 << n for n in range(10, 17))  # BUFSIZE: 1024 ... 65536
+
+
 class SpewJoiner:
     """Join the lecture's raw ``spew()`` pieces back into one message.
 
     ``spew()`` sends ``msg[:BUFSIZE]`` repeatedly from one socket.  The
-    heuristic: a plain datagram of at least *min_size* bytes may be the
-    first piece and is held; the next plain datagram from the same address
-    and port within *gap* seconds continues it when the pieces so far all
-    had the first one's size; a shorter piece ends the message, a gap of
-    *gap* seconds ends it too.  A datagram shorter than *min_size* with
-    nothing held is a message of its own at once.  ``--raw`` turns this
-    off.  Messages are bounded by *max_bytes* (then shown as they are).
+    heuristic: a plain datagram whose size is a power of two from 1024 to
+    65536 (a BUFSIZE) and that is text (UTF-8, perhaps cut mid-character,
+    no NUL) may be the first piece and is held; the next text datagram from
+    the same address and port within *gap* seconds continues it if it has
+    the same size, and ends it if it is shorter; a longer one, or *gap*
+    seconds without a piece, ends it too.  Anything else is a message of its
+    own at once.  ``--raw`` turns this off.  Messages are bounded by
+    *max_bytes* (then shown as they are).
     """
 
-    def __init__(self, *, gap: float = 0.2, min_size: int = 512, max_bytes: int = 1 << 20):
+    def __init__(self, *, gap: float = 0.2, max_bytes: int = 1 << 20) -> None:
         self.gap = gap
-        self.min_size = min_size
         self.max_bytes = max_bytes
         self._held: dict[Hashable, _Held] = {}
 
@@ -199,7 +221,8 @@ class SpewJoiner:
         out: list[tuple[Hashable, bytes, int]] = []
         held = self._held.get(source)
         if held is not None:
-            if now - held.last_seen > self.gap or len(data) > held.size:
+            late = now - held.last_seen > self.gap
+            if late or len(data) > held.size or not _textlike(data, cut_start=True):
                 out.append(self._release(source))
                 held = None
             else:
@@ -209,7 +232,7 @@ class SpewJoiner:
                 if len(data) < held.size or total >= self.max_bytes:
                     out.append(self._release(source))
                 return out
-        if len(data) >= self.min_size:
+        if len(data) in SPEW_SIZES and _textlike(data, cut_start=False):
             self._held[source] = _Held([data], len(data), now)
         else:
             out.append((source, data, 1))
@@ -289,7 +312,8 @@ class DatagramCollector:
         if chunk is not None:
             for got in self.gelf.feed(source, chunk, now):
                 if isinstance(got, creosote.Complete):
-                    out.append(_one(source, gelf.decode(got.data), got.chunks))
+                    whole = gelf.decode(got.data) or Refused("gelf", "not GELF")
+                    out.append(_one(source, whole, got.chunks))
                 else:
                     out.append(self._wrap(source, got))
             return out

@@ -51,24 +51,38 @@ def looks_like(data: bytes) -> bool:
     )
 
 
+class _NotCompressed(ValueError):
+    """The bytes only looked like zlib or gzip."""
+
+
 def _inflate(data: bytes, wbits: int) -> bytes:
     d = zlib.decompressobj(wbits)
-    out = d.decompress(data, MAX_MESSAGE + 1)
+    try:
+        out = d.decompress(data, MAX_MESSAGE + 1)
+    except zlib.error as exc:
+        raise _NotCompressed(str(exc)) from None
     if len(out) > MAX_MESSAGE or d.unconsumed_tail:
         raise ValueError(f"decompresses to more than {MAX_MESSAGE} bytes")
     if not d.eof:
-        raise ValueError("compressed data is truncated")
+        raise _NotCompressed("compressed data is truncated")
     return out
 
 
-def decode(data: bytes) -> Record | Refused:
-    """A whole (reassembled) GELF message as a Record, or why not."""
+def decode(data: bytes, *, chunked: bool = True) -> Record | Refused | None:
+    """A whole GELF message as a Record, or why not.
+
+    For a single datagram (*chunked* false) the zlib and gzip signatures
+    are weak (two bytes): data that does not decompress is ``None``, not
+    GELF after all, and shown as text.  A decompression bomb is refused.
+    """
     try:
         if data.startswith(b"\x1f\x8b"):
             data = _inflate(data, 31)
         elif data[:1] == b"\x78":
             data = _inflate(data, 15)
-    except (ValueError, zlib.error) as exc:
+    except _NotCompressed as exc:
+        return Refused("gelf", str(exc)) if chunked else None
+    except ValueError as exc:
         return Refused("gelf", str(exc))
     if len(data) > MAX_MESSAGE:
         return Refused("gelf", f"{len(data)} bytes, more than {MAX_MESSAGE}")
