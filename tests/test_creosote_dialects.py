@@ -390,6 +390,18 @@ def test_octet_counting_lf_nul_and_pickle_streams() -> None:
     assert [r.message for r in got] == [b"step 3 failed"] * 3
 
 
+def test_unframed_syslog_records_end_at_the_next_pri() -> None:
+    d = dialects.StreamDecoder()
+    got = d.feed(b"<11>myapp: one <x> 1<2<14>myapp: two")
+    assert [g.record.message for g in got] == [b"one <x> 1<2"] and d.unframed
+    assert [g.record.message for g in d.flush()] == [b"two"] and not d.unframed
+    assert [g.record.message for g in d.feed(b"<14>myapp: three")] == []
+    assert [g.record.message for g in d.eof()] == [b"three"]
+    framed = dialects.StreamDecoder()
+    assert [g.record.message for g in framed.feed(b"<14>a: x\n<14>a: y <14> z")] == [b"x"]
+    assert not framed.unframed  # an end mark was seen: this connection is LF-framed
+
+
 def test_hostile_streams_are_bounded() -> None:
     d = dialects.StreamDecoder(max_record=1000)
     refused = _refused(d.feed(b"1000000000000 <14>1 - - - - - x"))

@@ -40,7 +40,7 @@ def test_socket_handler_pickles_over_tcp() -> None:
     assert large.data == big.encode()  # a 64 KiB record, whole
 
 
-@pytest.mark.parametrize("append_nul", [True])
+@pytest.mark.parametrize("append_nul", [True, False])
 def test_syslog_handler_over_tcp(append_nul: bool) -> None:
     sink = Collector()
     with tcp_listener(sink) as listener:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import struct
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -373,6 +374,9 @@ class DatagramCollector:
 # TCP
 
 
+_PRI_START = re.compile(rb"<(?:[0-9]|[1-9][0-9]|1[0-8][0-9]|19[01])>")
+
+
 class StreamDecoder:
     """The records of one TCP connection from *source*; sans-IO (feed bytes, get records).
 
@@ -388,6 +392,28 @@ class StreamDecoder:
         self.framing: str | None = None  # "pickle", "octet", "line"
         self.failed: str | None = None
         self._buf = bytearray()
+        self._terminated = False  # a LF or NUL has ended a record on this connection
+
+    @property
+    def unframed(self) -> bool:
+        """Syslog records with no end mark are waiting (``SysLogHandler``, ``append_nul`` off).
+
+        Each such record ends where the next ``<PRI>`` starts; the last one
+        only at EOF or after a pause (:meth:`flush`).
+        """
+        return (
+            self.framing == "line"
+            and not self._terminated
+            and _PRI_START.match(self._buf) is not None
+        )
+
+    def flush(self) -> list[Collected]:
+        """The connection paused: an unframed syslog record waiting is whole."""
+        if not self.unframed or self.failed is not None:
+            return []
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return [self._record(rest)]
 
     def feed(self, data: bytes) -> list[Collected]:
         """What *data* completed: accepted records, refusals."""
@@ -460,11 +486,18 @@ class StreamDecoder:
             limit = self.max_record + 1
             ends = [self._buf.find(b"\n", 0, limit), self._buf.find(b"\0", 0, limit)]
             found = [i for i in ends if i >= 0]
+            if not found and self.unframed:
+                nxt = _PRI_START.search(self._buf, 1, min(len(self._buf), self.max_record + 1))
+                if nxt is not None:  # records without an end mark: the next <PRI> ends one
+                    frame = bytes(self._buf[: nxt.start()])
+                    del self._buf[: nxt.start()]
+                    return self._record(frame)
             if not found:
                 if len(self._buf) > self.max_record:
                     return self._fail("tcp", f"a record longer than {self.max_record} bytes")
                 return None
             cut = min(found)
+            self._terminated = True
             line = bytes(self._buf[:cut])
             del self._buf[: cut + 1]
             if line.endswith(b"\r"):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_CLIENTS = 64
 DEFAULT_IDLE_TIMEOUT = 300.0
 ACCEPT_BATCH = 64
+UNFRAMED_PAUSE = 0.2  # seconds: then an unframed syslog record waiting is whole
 RECV_SIZE = 1 << 16
 
 
@@ -110,8 +111,11 @@ class TcpRecordServer:
     def _next_timeout(self) -> float | None:
         if not self._conns:
             return None
-        oldest = min(c.last_seen for c in self._conns.values())
-        return max(0.0, oldest + self.idle_timeout - time.monotonic())
+        deadlines = [c.last_seen + self.idle_timeout for c in self._conns.values()]
+        deadlines += [
+            c.last_seen + UNFRAMED_PAUSE for c in self._conns.values() if c.decoder.unframed
+        ]
+        return max(0.0, min(deadlines) - time.monotonic())
 
     def _drain_wake(self) -> None:
         for _ in range(16):
@@ -181,6 +185,9 @@ class TcpRecordServer:
                 self.listener.refuse(item)
 
     def _expire_idle(self, now: float) -> None:
+        for conn in list(self._conns.values()):
+            if conn.decoder.unframed and now - conn.last_seen >= UNFRAMED_PAUSE:
+                self._hand_over(conn, conn.decoder.flush())
         for conn in [c for c in self._conns.values() if now - c.last_seen >= self.idle_timeout]:
             self.listener.bump("idle_timeouts")
             self._end(conn, "idle timeout", eof=True)
