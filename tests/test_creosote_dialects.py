@@ -195,6 +195,14 @@ def test_hostile_pickles_are_refused_never_run(tmp_path: Path) -> None:
         safepickle.loads(b"\x80\x04" + b"N" * safepickle.MAX_PICKLE)
 
 
+def test_extra_containers_are_shown_bounded() -> None:
+    long = "x" * 100_000
+    wire = stdlib_pickle(log_record(many=[long] * 9000))  # 100 kB: 900 MB if repr'd whole
+    assert len(wire) < 200_000
+    [rec] = dialects.decode_datagram(wire) or []
+    assert isinstance(rec, Record) and len(rec.fields["many"]) < 10_000
+
+
 def test_a_64k_record_is_accepted_whole() -> None:
     wire = stdlib_pickle(log_record("x" * 65536, ()))
     [rec] = dialects.decode_datagram(wire) or []

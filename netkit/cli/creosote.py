@@ -112,7 +112,12 @@ def creosote() -> None:
     default=None,
     help="Show records of logger NAME and its children (app matches app and app.db).",
 )
-@click.option("--source", metavar="HOST", default=None, help="Show records from HOST only.")
+@click.option(
+    "--source",
+    metavar="ADDRESS",
+    default=None,
+    help="Show records from this sender address only (127.0.0.1, ::1).",
+)
 @click.option(
     "--filter-log",
     is_flag=True,
@@ -244,6 +249,8 @@ def _record_filter(
         raise click.BadParameter(
             f"{grep!r} is not a regular expression: {exc}", param_hint="'--grep'"
         ) from None
+    if source is not None:
+        source = source.strip("[]")  # [::1] as the sender's address is written ::1
     return RecordFilter(level=level, grep=pattern, logger=logger, source=source)
 
 

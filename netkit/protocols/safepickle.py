@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import reprlib
 import struct
 from typing import Any
 
@@ -95,6 +96,11 @@ _STANDARD = frozenset(
     "lineno funcName created msecs relativeCreated thread threadName processName process "
     "taskName message asctime".split()
 )
+# extra= containers are shown by a bounded repr: a pickle can refer to one long string
+# thousands of times, and a full repr of that would be an amplification bomb
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 4, 200, 200
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 20
 _KEPT = ("pathname", "lineno", "funcName", "process", "processName", "threadName", "created")
 
 
@@ -119,7 +125,8 @@ def record_from_dict(d: Any) -> Record:
             fields[key] = d[key]
     for key, value in d.items():
         if isinstance(key, str) and key not in _STANDARD:
-            fields[key] = value if isinstance(value, (str, int, float, bool)) else repr(value)
+            plain = isinstance(value, (str, int, float, bool))
+            fields[key] = value if plain else _REPR.repr(value)
     return decoded_record("pickle", text, level=level, logger=d.get("name"), fields=fields)
 
 
