@@ -426,7 +426,7 @@ class CreosoteListener(Service):
             self._write(message_line(when, peer, data))
             for forwarder in self.forwarders:
                 forwarder.submit(rec, peer)
-        self.bump("messages")
+        done = self.bump("messages")  # (UDP and TCP threads both count here)
         if got.raw is not None:
             self.bump("syslog")
         if got.chunks > 1:
@@ -456,7 +456,7 @@ class CreosoteListener(Service):
                     highlight=spans,
                 )
             )
-        if self.count is not None and self.counts["messages"] >= self.count:
+        if self.count is not None and done >= self.count:
             self.request_stop()
 
     def refuse(self, got: RefusedFrom) -> None:
