@@ -410,3 +410,29 @@ def test_spew_lines_refused_is_counted_and_exit_1() -> None:
     )
     assert res.returncode == 1 and b"Traceback" not in res.stderr
     assert b"were refused: nothing listens" in res.stderr
+
+
+def test_a_flood_of_huge_claims_is_cheap_and_fully_accounted_at_stop(tmp_path: Path) -> None:
+    """Issue 14 item 10: 2,000 datagrams of 33 bytes claiming 99,999 chunks each."""
+    log = tmp_path / "debug.log"
+    n = 2000
+    argv = ["creosote", "listen", "--port", "0", "--json", "--logfile", str(log)]
+    with Server(*argv) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(n):
+                s.sendto(b"[creosote %08x 00001/99999] x" % i, (srv.host, srv.port))
+            s.sendto(b"marker", (srv.host, srv.port))
+        events: list[dict[str, Any]] = []
+        while not any(e.get("text") == "marker" for e in events):
+            events.append(srv.next_event(timeout=20))
+        code, out, err = srv.stop(timeout=30)
+    assert code == 0, err
+    events += [json.loads(line) for line in out.splitlines()]
+    incomplete = [e for e in events if e["event"] == "incomplete"]
+    assert len(incomplete) == n  # evicted for room, or given up at the stop: every one
+    assert sum(len(json.dumps(e)) for e in incomplete) < n * 1500  # not 689 KB each
+    summary = events[-1]
+    assert summary["event"] == "summary"
+    assert summary["counts"]["incomplete"] == n and summary["counts"]["messages"] == 1
+    assert summary["counts"]["logged"] == n + 1  # the log holds every one, closed last
+    assert len(log.read_bytes().splitlines()) == n + 1
