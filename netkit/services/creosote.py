@@ -1,42 +1,31 @@
-"""Mr. Creosote, the lecture's UDP remote debugger: listener, sender, logging handler.
+"""Mr. Creosote, the lecture's remote debugger: the listener.
 
-* :class:`CreosoteListener` receives plain datagrams, chunked messages
-  (reassembled, see :mod:`netkit.protocols.creosote`) and syslog datagrams,
-  emits one event per message and can append one escaped line per message
-  to a log file.
-* :func:`spew` sends one message as datagrams of at most ``chunk_size`` bytes.
-* :class:`netkit.creosote.CreosoteHandler` (client side, not here) is the
-  :class:`logging.Handler` that sends log records to a listener.
+:class:`CreosoteListener` receives every dialect Python programs send
+(:mod:`netkit.protocols.dialects`) over UDP and, with ``tcp``, over TCP
+(:mod:`netkit.services.creosote_tcp`, on the same loop), filters them,
+forwards them (:mod:`netkit.services.forward`), emits one event per record
+and can append one escaped line per record to a log file.  The sender and
+the logging handler are :mod:`netkit.clients.creosote`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import selectors
 import socket
 import stat
 import threading
 import time
 from datetime import datetime
 
-from netkit.events import (
-    IncompleteMessage,
-    Listening,
-    Message,
-    Notice,
-    RecordRefused,
-    Sink,
-    Spewed,
-)
+from netkit.clients.creosote import spew as spew  # tests import it from here
+from netkit.events import IncompleteMessage, Listening, Message, Notice, RecordRefused, Sink
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
     bind_socket,
     bound_address,
-    connect_socket,
     describe_error,
-    format_host,
     format_peer,
     udp_drops,
 )
@@ -44,12 +33,12 @@ from netkit.protocols import creosote, syslog
 from netkit.protocols.dialects import Accepted, Collected, DatagramCollector, RefusedFrom
 from netkit.protocols.records import RecordFilter, level_name
 from netkit.protocols.text import escape
-from netkit.services.base import Service
-from netkit.services.creosote_tcp import TcpRecordServer
+from netkit.services.core import Server
+from netkit.services.creosote_tcp import TcpLimits, TcpRecords
 from netkit.services.forward import Forwarder
+from netkit.services.loops import DatagramReader, Loop
 
-DEFAULT_PORT = 7739
-DEFAULT_CHUNK_SIZE = 1024
+DEFAULT_PORT = creosote.DEFAULT_PORT
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
 LOG_BUFFER = 1 << 16  # bytes of whole lines the log file collects before a write
@@ -59,10 +48,6 @@ LOG_CHECK_SECONDS = 0.5  # how often the log path is checked for a rotation (ino
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-def new_message_id() -> str:
-    return os.urandom(4).hex()
 
 
 # --------------------------------------------------------------------------
@@ -191,8 +176,11 @@ def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
 # listener
 
 
-class CreosoteListener(Service):
-    """Receive messages on UDP; ``count`` counts whole messages."""
+class CreosoteListener(Server):
+    """Receive records on UDP and/or TCP; ``count`` counts whole messages."""
+
+    thread_name = "netkit-creosote"
+    failure_action = "listener failed"
 
     def __init__(
         self,
@@ -218,19 +206,14 @@ class CreosoteListener(Service):
         super().__init__(sink, count=count)
         if not (udp or tcp):
             raise ValueError("listen on UDP, TCP or both")
-        self.udp = udp
-        self.tcp = tcp
-        self.tcp_limits = {
-            "max_clients": max_clients,
-            "max_record": max_record,
-            "idle_timeout": idle_timeout,
-        }
-        self._tcp_server: TcpRecordServer | None = None
         self.host = host
         self.port = port
         self.version = version
         self.logfile = logfile
         self.quiet = quiet
+        self.udp = udp
+        self.tcp = tcp
+        self.tcp_limits = TcpLimits(max_clients, max_record, idle_timeout)
         self.collector = DatagramCollector(timeout=incomplete_timeout, raw=raw)
         self.reassembler = self.collector.reassembler
         self.filter = record_filter or RecordFilter()
@@ -239,8 +222,7 @@ class CreosoteListener(Service):
         self._refused_next = 0.0  # when the next refused record may be reported
         self._refused_quiet = 0  # refused since the last report
         self._sock: socket.socket | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
+        self._tcp_sock: socket.socket | None = None
         self._log: LineLog | None = None
         self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
@@ -249,33 +231,10 @@ class CreosoteListener(Service):
         self._reopen = threading.Event()
         self._reopen_failed = False
         self._next_log_check = 0.0
-        self._thread: threading.Thread | None = None
 
-    def _start(self) -> tuple[str, int]:
+    def bind(self) -> tuple[str, int]:
         if self.logfile is not None:
             self._set_log(open_logfile(self.logfile))  # refused before listening
-        try:
-            address = self._bind()
-        except BaseException:
-            self._close_log()
-            for s in (self._sock, self._tcp_server.sock if self._tcp_server else None):
-                if s is not None:
-                    s.close()
-            raise
-        for forwarder in self.forwarders:
-            forwarder.notify = self._forward_notice
-            forwarder.start()
-        if self._sock is not None:
-            self._wake_r, self._wake_w = socket.socketpair()
-            self._wake_r.setblocking(False)
-            self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
-            self._thread.start()
-        if self._tcp_server is not None:
-            self._tcp_server.start()
-        return address
-
-    def _bind(self) -> tuple[str, int]:
-        """Bind UDP and/or TCP (TCP on the UDP port's number); emit ``listening`` for each."""
         # --port 0 with both: the TCP port of the UDP one's number may be taken; try another
         attempts = 20 if (self.udp and self.tcp and self.port == 0) else 1
         for attempt in range(attempts):
@@ -290,11 +249,9 @@ class CreosoteListener(Service):
                     self._sock = None
                 if not in_use or attempt == attempts - 1:
                     raise
-        if self.udp:
-            self.emit(Listening(host=address[0], port=address[1], transport="udp"))
-        if self._tcp_server is not None:
-            tcp = self._tcp_server.address
-            self.emit(Listening(host=tcp[0], port=tcp[1], transport="tcp"))
+        for forwarder in self.forwarders:
+            forwarder.notify = self._forward_notice
+            forwarder.start()
         return address
 
     def _bind_once(self) -> tuple[str, int]:
@@ -308,70 +265,99 @@ class CreosoteListener(Service):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             except OSError:
                 pass
-            sock.setblocking(False)
             address = bound_address(sock)
         if self.tcp:
-            self._tcp_server = TcpRecordServer(
-                self,
-                host=address[0] if address else self.host,
-                port=address[1] if address else self.port,
-                version=self.version,
-                max_clients=int(self.tcp_limits["max_clients"]),
-                max_record=int(self.tcp_limits["max_record"]),
-                idle_timeout=float(self.tcp_limits["idle_timeout"]),
+            host, port = address if address is not None else (self.host, self.port)
+            self._tcp_sock = bind_socket(
+                host, port, socktype=socket.SOCK_STREAM, version=self.version
             )
-            address = address or self._tcp_server.address
+            address = address or bound_address(self._tcp_sock)
         assert address is not None
         return address
+
+    def listening(self, address: tuple[str, int]) -> Listening:
+        """``listening`` for UDP, then for TCP (the core emits the one returned)."""
+        if self._tcp_sock is None:
+            return Listening(host=address[0], port=address[1], transport="udp")
+        if self._sock is not None:
+            self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+        host, port = bound_address(self._tcp_sock)
+        return Listening(host=host, port=port, transport="tcp")
 
     def _forward_notice(self, level: str, message: str) -> None:
         self.emit(Notice(level=level, message=message))
 
     # -- the receive loop ----------------------------------------------------
-    def _serve(self) -> None:
-        sock, wake = self._sock, self._wake_r
-        assert sock is not None and wake is not None
-        buf = bytearray(UDP_MAX_PAYLOAD)
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_READ)
-            sel.register(wake, selectors.EVENT_READ)
-            try:
-                while not self.stop_requested:
-                    deadline = self.collector.next_deadline()
-                    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    sel.select(wait)
-                    if self.stop_requested:
+    def serve(self) -> None:
+        loop = Loop(self)
+        sock = self._sock
+        reader = None
+        if sock is not None:
+            reader = DatagramReader(
+                loop,
+                sock,
+                self._datagram,
+                batch=_BATCH,
+                bufsize=UDP_MAX_PAYLOAD,
+                max_recv_errors=None,
+                watch=False,
+            )
+
+            def readable() -> None:
+                self._check_log()
+                assert reader is not None
+                reader.read()
+
+            loop.add(sock, readable)
+        tcp = None
+        if self._tcp_sock is not None:
+            tcp = TcpRecords(self, loop, self._tcp_sock, self.tcp_limits)
+
+        def after_round() -> None:
+            self._check_log()
+            for got in self.collector.expire(time.monotonic()):
+                self._collected(got)
+            self._flush_log()
+
+        loop.after_round.append(after_round)
+        try:
+            while not self.stop_requested:
+                deadline = self.collector.next_deadline()
+                loop.run_once(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if tcp is not None:
+                tcp.close_all()  # what each connection holds whole is handed over first
+            if reader is not None and sock is not None and not self._count_reached():
+                # stopped by a signal: take what the kernel already holds (bounded)
+                until = time.monotonic() + _DRAIN_SECONDS
+                for _ in range(100 * _BATCH // 256):
+                    if self.failure is not None or time.monotonic() > until:
                         break
-                    self._drain(wake)
-                    self._check_log()
-                    self._read(sock, buf, _BATCH)
-                    for got in self.collector.expire(time.monotonic()):
-                        self._collected(got)
-                    self._flush_log()
-                if not self._count_reached():
-                    # stopped by a signal: take what the kernel already holds (bounded)
-                    self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
-                    self._count_unread(sock, buf)
-                for got in self.collector.flush("stopped"):
-                    self._collected(got)
+                    if reader.read(256, stopping=True) < 256:
+                        break
+                self._count_unread(sock)
+            for got in self.collector.flush("stopped"):
+                self._collected(got)
+            if sock is not None:
                 self._report_drops(sock)
-            except Exception as exc:  # never die silently: the command exits 1 with it
-                self.fail(describe_error(exc, "listener failed"))
-            finally:
-                self._close_log()
+        finally:
+            if reader is not None:
+                reader.close()
+                self.add_counts({"receive_errors": reader.recv_errors})
+            loop.close()
+            self._close_log()
 
-    @staticmethod
-    def _drain(wake: socket.socket) -> None:
-        for _ in range(64):  # bounded: a few wake-up bytes (SIGHUP) at most
-            try:
-                if not wake.recv(64):
-                    return
-            except (BlockingIOError, InterruptedError):
-                return
+    def _datagram(self, data: memoryview, addr: tuple[str, int]) -> None:
+        if self._count_reached() or self.failure is not None:
+            return None  # read and dropped: the stop is on its way
+        self.bump("datagrams")
+        for got in self.collector.feed(addr, bytes(data), time.monotonic()):
+            self._collected(got)
+        return None
 
-    def _count_unread(self, sock: socket.socket, buf: bytearray) -> None:
+    def _count_unread(self, sock: socket.socket) -> None:
         """Count (not show) what the kernel still holds after the drain: never lost silently."""
         unread = 0
+        buf = bytearray(UDP_MAX_PAYLOAD)
         until = time.monotonic() + 1.0
         for i in range(1_000_000):
             if i % 1024 == 1023 and time.monotonic() > until:
@@ -412,25 +398,6 @@ class CreosoteListener(Service):
 
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
-
-    def _read(
-        self, sock: socket.socket, buf: bytearray, limit: int, until: float | None = None
-    ) -> None:
-        for i in range(limit):
-            if self._count_reached() or self.failure is not None:
-                return
-            if until is not None and i % 256 == 255 and time.monotonic() > until:
-                return
-            try:
-                n, addr = sock.recvfrom_into(buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # e.g. an ICMP error queued on the socket: not fatal
-                self.bump("receive_errors")
-                continue
-            self.bump("datagrams")
-            for got in self.collector.feed(addr, bytes(buf[:n]), time.monotonic()):
-                self._collected(got)
 
     def _collected(self, got: Collected) -> None:
         if isinstance(got, Accepted):
@@ -539,11 +506,7 @@ class CreosoteListener(Service):
     def reopen_log(self) -> None:
         """Reopen the log file at its path (SIGHUP; safe from a signal handler)."""
         self._reopen.set()
-        if self._wake_w is not None:
-            try:
-                self._wake_w.send(b"h")
-            except OSError:
-                pass  # full or closed: the flag is seen at the next wake-up anyway
+        self.waker.wake()  # full or closed: the flag is seen at the next wake-up anyway
 
     def _check_log(self) -> None:
         """Reopen the log file after SIGHUP, or when its path now names another file.
@@ -653,22 +616,15 @@ class CreosoteListener(Service):
             self._log = None
             self._retire(log)
 
-    def _stop(self, grace: float) -> None:
-        if self._tcp_server is not None and not self._tcp_server.stop(max(grace, 5.0) + 30.0):
-            self.fail("the TCP thread did not stop in time; the summary is incomplete")
+    # what is queued is read for up to _DRAIN_SECONDS (and counted for 1 s more) after a
+    # stop; the thread must end before the log closes and the summary is made
+    stop_margin = _DRAIN_SECONDS + 30.0
+
+    def finish(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            # never close the log or sum up while the receive thread still works
+            self.fail("the receive thread did not stop in time; the summary is incomplete")
             return
-        if self._wake_w is not None:
-            try:
-                self._wake_w.send(b"\0")
-            except OSError:
-                pass
-        if self._thread is not None:
-            # the summary and the log file wait for the receive thread: it may still
-            # be writing what it drained (bounded by _DRAIN_SECONDS plus the work)
-            self._thread.join(max(grace, 5.0) + _DRAIN_SECONDS + 30.0)
-            if self._thread.is_alive():
-                self.fail("the receive thread did not stop in time; the summary is incomplete")
-                return
         for forwarder in self.forwarders:
             forwarder.close()
             self.bump("forwarded", forwarder.sent)
@@ -684,111 +640,13 @@ class CreosoteListener(Service):
         if self._log_error is not None and self.failure is None:
             # reported when it happened; the exit status says so too (exit 1)
             self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"
-        for s in (self._sock, self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
 
-
-# --------------------------------------------------------------------------
-# sender
-
-
-class Spewer:
-    """A connected UDP socket to a listener that sends one message at a time.
-
-    ``strict``: an ICMP refusal raises :class:`NetError` (one message);
-    otherwise it is counted in :attr:`refused` and sending goes on (a
-    stream of lines outlives a listener's restart).
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        *,
-        version: int | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        strict: bool = True,
-    ) -> None:
-        self.where = f"{format_host(host)}:{port}"
-        self.chunk_size = chunk_size
-        self.strict = strict
-        self.sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
-        self.peer = format_peer(self.sock.getpeername())
-        self.messages = self.bytes = self.chunks = self.datagram_bytes = self.refused = 0
-
-    def _refused(self) -> None:
-        if self.strict:
-            raise NetError(
-                f"no listener on {self.where}: the host answered ICMP port unreachable "
-                "(connection refused)"
-            )
-        self.refused += 1
-
-    def send(self, data: bytes) -> None:
-        """Send *data* as one message (``ValueError`` if the chunk size cannot carry it)."""
-        datagrams = creosote.split(data, self.chunk_size, new_message_id())
-        try:
-            for datagram in datagrams:
-                try:
-                    self.sock.send(datagram)
-                except ConnectionRefusedError:  # the previous message was refused
-                    self._refused()
-                    self.sock.send(datagram)
-        except ConnectionRefusedError:
-            self._refused()
-        except OSError as exc:
-            raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
-        self.messages += 1
-        self.bytes += len(data)
-        self.chunks += len(datagrams)
-        self.datagram_bytes += sum(len(d) for d in datagrams)
-
-    def finish(self, wait: float) -> Spewed:
-        """Wait up to *wait* seconds for an ICMP refusal of the last datagram; close."""
-        try:
-            self.sock.settimeout(wait)
-            try:
-                self.sock.recv(1)  # an ICMP error arrives as a pending socket error
-            except TimeoutError:
-                pass
-            except ConnectionRefusedError:
-                self._refused()
-            except OSError as exc:
-                raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
-        finally:
-            self.sock.close()
-        return Spewed(
-            peer=self.peer,
-            bytes=self.bytes,
-            chunks=self.chunks,
-            datagram_bytes=self.datagram_bytes,
-            messages=self.messages,
-            refused=self.refused,
-        )
-
-
-def spew(
-    data: bytes,
-    *,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    version: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    wait: float = 0.25,
-) -> Spewed:
-    """Send *data* as one message; return what was sent.
-
-    Raises ``ValueError`` if *chunk_size* cannot carry the message (a usage
-    error) and :class:`NetError` if the listener's host refused (ICMP port
-    unreachable, seen as ECONNREFUSED on the connected socket during the
-    sends or within *wait* seconds after the last one).
-    """
-    creosote.split(data, chunk_size, new_message_id())  # a usage error before any socket
-    sender = Spewer(host, port, version=version, chunk_size=chunk_size)
-    try:
-        sender.send(data)
-    except BaseException:
-        sender.sock.close()
-        raise
-    return sender.finish(wait)
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the thread still uses them (reported in finish)
+        self._close_log()
+        for forwarder in self.forwarders:
+            forwarder.close(0.0)  # after a failed start, or again: nothing left to send
+        for sock in (self._sock, self._tcp_sock):
+            if sock is not None:
+                sock.close()

@@ -1,210 +1,161 @@
 """creosote listen --tcp: records over TCP (SocketHandler, syslog over TCP, JSON lines).
 
-A small class of its own with its own selector thread, until it moves onto
-the server core's accept loop: it accepts connections (at most
-*max_clients* at once; more are closed at once and counted), gives each a
-:class:`netkit.protocols.dialects.StreamDecoder` (which detects the framing
-from the first byte) and hands every record to the listener, which logs,
-forwards, filters and shows it exactly like a UDP one.  A connection is
-closed when it is idle for *idle_timeout* seconds, when a record is longer
-than *max_record* bytes, or when a frame is malformed (counted, reported).
-Records are handed over whole, and the listener writes each as one line
-under its log lock, so a record is never torn across the log file.
+:class:`TcpRecords` runs on the listener's own :class:`netkit.services.loops.Loop`,
+beside its UDP socket, so one thread handles every record: the core's
+:class:`netkit.services.loops.Acceptor` accepts (at most
+``max_clients`` at once; more are closed at once and counted), each
+connection gets a :class:`netkit.protocols.dialects.StreamDecoder` (which
+detects the framing from the first byte), and every record goes to the
+listener, which logs, forwards, filters and shows it like a UDP one.  A
+connection is closed when it is idle for ``idle_timeout`` seconds, when a
+record is longer than ``max_record`` bytes, or when a frame is malformed
+(counted, reported).  The listener writes each record as one line, so a
+record is never torn across the log file.
 """
 
 from __future__ import annotations
 
-import selectors
 import socket
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netkit.events import Notice
-from netkit.net import bind_socket, bound_address, describe_error, format_peer
-from netkit.protocols.dialects import (
-    MAX_RECORD,
-    Accepted,
-    Collected,
-    RefusedFrom,
-    StreamDecoder,
-)
+from netkit.net import format_peer
+from netkit.protocols.dialects import Accepted, Collected, RefusedFrom, StreamDecoder
+from netkit.services.loops import Acceptor, Loop, Timer
 
 if TYPE_CHECKING:
     from netkit.services.creosote import CreosoteListener
 
-DEFAULT_MAX_CLIENTS = 64
-DEFAULT_IDLE_TIMEOUT = 300.0
-ACCEPT_BATCH = 64
-UNFRAMED_PAUSE = 0.2  # seconds: then an unframed syslog record waiting is whole
 RECV_SIZE = 1 << 16
+READS_PER_WAKE = 16  # a busy connection lets the others have their turn
+UNFRAMED_PAUSE = 0.2  # seconds: then an unframed syslog record waiting is whole
 
 
-@dataclass
+@dataclass(frozen=True)
+class TcpLimits:
+    max_clients: int = 64
+    max_record: int = 1 << 20
+    idle_timeout: float = 300.0
+
+
 class _Conn:
-    sock: socket.socket
-    peer: tuple[str, int]
-    decoder: StreamDecoder
-    last_seen: float
-    records: int = 0
-    closed: bool = field(default=False)
+    __slots__ = ("decoder", "last_seen", "peer", "sock", "timer")
+
+    def __init__(self, sock: socket.socket, peer: tuple[str, int], decoder: StreamDecoder) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.decoder = decoder
+        self.last_seen = time.monotonic()
+        self.timer: Timer | None = None
 
 
-class TcpRecordServer:
-    """Accept record connections on *port* and feed *listener*; start/stop from its thread."""
+class TcpRecords:
+    """Record connections on *sock*, served on *loop* for *listener*."""
 
     def __init__(
-        self,
-        listener: CreosoteListener,
-        *,
-        host: str,
-        port: int,
-        version: int | None = None,
-        max_clients: int = DEFAULT_MAX_CLIENTS,
-        max_record: int = MAX_RECORD,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        self, listener: CreosoteListener, loop: Loop, sock: socket.socket, limits: TcpLimits
     ) -> None:
         self.listener = listener
-        self.max_clients = max_clients
-        self.max_record = max_record
-        self.idle_timeout = idle_timeout
-        self.sock = bind_socket(host, port, socktype=socket.SOCK_STREAM, version=version)
-        self.sock.setblocking(False)
+        self.loop = loop
+        self.limits = limits
         self._conns: dict[int, _Conn] = {}
-        self._sel = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._stopping = threading.Event()
         self._next_report = 0.0  # warnings at most once a second
-        self._thread = threading.Thread(target=self._run, name="netkit-creosote-tcp", daemon=True)
+        sock.listen(128)
+        self.acceptor = Acceptor(loop, sock, self._connection)
 
-    @property
-    def address(self) -> tuple[str, int]:
-        return bound_address(self.sock)
+    # -- connections -------------------------------------------------------------------
+    def _connection(self, sock: socket.socket, addr: tuple[str, int]) -> None:
+        if len(self._conns) >= self.limits.max_clients:
+            sock.close()
+            self.listener.bump("tcp_rejected")
+            if self._report_due():
+                self._notice(
+                    f"TCP connection from {format_peer(addr)} closed: --max-clients "
+                    f"{self.limits.max_clients} connections are open"
+                )
+            return
+        sock.setblocking(False)
+        peer = (str(addr[0]), int(addr[1]))
+        conn = _Conn(sock, peer, StreamDecoder(peer, max_record=self.limits.max_record))
+        self._conns[sock.fileno()] = conn
+        self.loop.add(sock, lambda: self._readable(conn))
+        self._schedule(conn, conn.last_seen + self.limits.idle_timeout)
+        self.listener.bump("tcp_connections")
 
-    def start(self) -> None:
-        self._sel.register(self.sock, selectors.EVENT_READ, None)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self._thread.start()
+    def _schedule(self, conn: _Conn, when: float) -> None:
+        if conn.timer is not None:
+            conn.timer.cancel()
+        conn.timer = self.loop.call_at(when, lambda: self._timer(conn))
 
-    # -- the loop --------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                for key, _ in self._sel.select(self._next_timeout()):
-                    if key.fileobj is self.sock:
-                        self._accept()
-                    elif key.fileobj is self._wake_r:
-                        self._drain_wake()
-                    else:
-                        conn = key.data
-                        assert isinstance(conn, _Conn)
-                        self._readable(conn)
-                self._expire_idle(time.monotonic())
-        except Exception as exc:  # never die silently: the command exits 1 with it
-            self.listener.fail(describe_error(exc, "TCP listener failed"))
-        finally:
-            for conn in list(self._conns.values()):
-                self._end(conn, "server stopping", eof=True)
+    def _timer(self, conn: _Conn) -> None:
+        if conn.sock.fileno() not in self._conns:
+            return
+        now = time.monotonic()
+        if now - conn.last_seen >= self.limits.idle_timeout:
+            self.listener.bump("idle_timeouts")
+            self._end(conn, eof=True)
+            return
+        if conn.decoder.unframed and now - conn.last_seen >= UNFRAMED_PAUSE:
+            self._hand_over(conn.decoder.flush())
+        self._schedule(conn, self._deadline(conn))
 
-    def _next_timeout(self) -> float | None:
-        if not self._conns:
-            return None
-        deadlines = [c.last_seen + self.idle_timeout for c in self._conns.values()]
-        deadlines += [
-            c.last_seen + UNFRAMED_PAUSE for c in self._conns.values() if c.decoder.unframed
-        ]
-        return max(0.0, min(deadlines) - time.monotonic())
-
-    def _drain_wake(self) -> None:
-        for _ in range(16):
-            try:
-                if not self._wake_r.recv(64):
-                    return
-            except (BlockingIOError, InterruptedError):
-                return
-
-    def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):
-            try:
-                sock, addr = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and the like: say so (at most once a second)
-                self.listener.bump("accept_errors")
-                if self._report_due():
-                    self._notice("warning", describe_error(exc, "TCP accept"))
-                return
-            if len(self._conns) >= self.max_clients:
-                sock.close()
-                self.listener.bump("tcp_rejected")
-                if self._report_due():
-                    self._notice(
-                        "warning",
-                        f"TCP connection from {format_peer(addr)} closed: --max-clients "
-                        f"{self.max_clients} connections are open",
-                    )
-                continue
-            sock.setblocking(False)
-            peer = (str(addr[0]), int(addr[1]))
-            conn = _Conn(
-                sock, peer, StreamDecoder(peer, max_record=self.max_record), time.monotonic()
-            )
-            self._conns[sock.fileno()] = conn
-            self._sel.register(sock, selectors.EVENT_READ, conn)
-            self.listener.bump("tcp_connections")
+    def _deadline(self, conn: _Conn) -> float:
+        idle = conn.last_seen + self.limits.idle_timeout
+        if conn.decoder.unframed:
+            return min(idle, conn.last_seen + UNFRAMED_PAUSE)
+        return idle
 
     def _readable(self, conn: _Conn) -> None:
-        for _ in range(16):  # bounded: other connections get their turn
+        for _ in range(READS_PER_WAKE):
             try:
                 data = conn.sock.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self._end(conn, "reset", eof=True)
+                break
+            except OSError:  # reset
+                self._end(conn, eof=True)
                 return
             if not data:
-                self._end(conn, "eof", eof=True)
+                self._end(conn, eof=True)
                 return
             conn.last_seen = time.monotonic()
-            self._hand_over(conn, conn.decoder.feed(data))
+            self._hand_over(conn.decoder.feed(data))
             if conn.decoder.failed is not None:
-                self._end(conn, conn.decoder.failed, eof=False)
                 self.listener.bump("tcp_bad_frames")
+                self._end(conn, eof=False)
                 return
             if self.listener.stop_requested:
-                return
+                break
+        if conn.decoder.unframed:
+            self._schedule(conn, self._deadline(conn))
 
-    def _hand_over(self, conn: _Conn, items: list[Collected]) -> None:
+    def _hand_over(self, items: list[Collected]) -> None:
         for item in items:
             if isinstance(item, Accepted):
-                conn.records += 1
                 self.listener.accept(item)
             elif isinstance(item, RefusedFrom):
                 self.listener.refuse(item)
 
-    def _expire_idle(self, now: float) -> None:
-        for conn in list(self._conns.values()):
-            if conn.decoder.unframed and now - conn.last_seen >= UNFRAMED_PAUSE:
-                self._hand_over(conn, conn.decoder.flush())
-        for conn in [c for c in self._conns.values() if now - c.last_seen >= self.idle_timeout]:
-            self.listener.bump("idle_timeouts")
-            self._end(conn, "idle timeout", eof=True)
-
-    def _end(self, conn: _Conn, reason: str, *, eof: bool) -> None:
-        if conn.closed:
+    def _end(self, conn: _Conn, *, eof: bool) -> None:
+        if self._conns.pop(conn.sock.fileno(), None) is None:
             return
-        conn.closed = True
+        if conn.timer is not None:
+            conn.timer.cancel()
         if eof:  # an unterminated last line is a record; a cut frame is refused
-            self._hand_over(conn, conn.decoder.eof())
-        self._conns.pop(conn.sock.fileno(), None)
+            self._hand_over(conn.decoder.eof())
         try:
-            self._sel.unregister(conn.sock)
+            self.loop.remove(conn.sock)
         except (KeyError, ValueError):
             pass
         conn.sock.close()
 
+    def close_all(self) -> None:
+        """The listener is stopping: hand over what each connection holds whole, close them."""
+        for conn in list(self._conns.values()):
+            self._end(conn, eof=True)
+
+    # -- reports ---------------------------------------------------------------------
     def _report_due(self) -> bool:
         now = time.monotonic()
         if now < self._next_report:
@@ -212,21 +163,8 @@ class TcpRecordServer:
         self._next_report = now + 1.0
         return True
 
-    def _notice(self, level: str, message: str) -> None:
-        self.listener.emit(Notice(level=level, message=message))
+    def _notice(self, message: str) -> None:
+        self.listener.emit(Notice(level="warning", message=message))
 
-    def stop(self, timeout: float) -> bool:
-        """Stop accepting, end every connection (handing over what is whole); True if done."""
-        self._stopping.set()
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        if self._thread.is_alive():
-            return False
-        self._sel.close()
-        for s in (self.sock, self._wake_r, self._wake_w):
-            s.close()
-        return True
+
+__all__ = ["TcpLimits", "TcpRecords"]
