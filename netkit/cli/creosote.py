@@ -86,7 +86,7 @@ def creosote() -> None:
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    type=TIMEOUT,
     default=300.0,
     show_default=True,
     metavar="SECONDS",
