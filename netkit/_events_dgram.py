@@ -40,7 +40,12 @@ class Message(Event):
     """creosote listen: one whole message (a plain datagram, or all chunks of one).
 
     ``syslog`` holds facility, severity, host, app, ... when the datagram is
-    syslog (RFC 3164 or RFC 5424), else ``None``.
+    syslog (RFC 3164 or RFC 5424), else ``None``.  ``dialect`` names what
+    the sender spoke (text, spew, netkit, json, rfc3164, rfc5424, pickle,
+    gelf); ``level`` and ``logger`` are ``None`` when it carries none;
+    ``fields`` holds its extra plain values (exception text, extra=...).
+    ``highlight`` (not in JSON): ``--grep`` matches, as spans of ``data``
+    decoded with surrogateescape.
     """
 
     event: ClassVar[str] = "message"
@@ -50,6 +55,17 @@ class Message(Event):
     bytes: int
     chunks: int = 1
     syslog: dict[str, Any] | None = None
+    dialect: str = "text"
+    level: str | None = None
+    logger: str | None = None
+    fields: dict[str, Any] | None = None
+    levelno: int | None = None
+    highlight: tuple[tuple[int, int], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        del out["highlight"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -64,8 +80,27 @@ class IncompleteMessage(Event):
     bytes: int
     received: int
     total: int
-    missing: list[int]
+    missing: list[int]  # the first 100 missing chunk numbers
     reason: str  # "timeout", "stopped" or "evicted"
+    missing_count: int = 0  # every missing chunk
+    missing_ranges: list[tuple[int, int]] | None = None  # [first, last], at most 32
+    dialect: str = "netkit"  # or "gelf"
+
+
+@dataclass(frozen=True)
+class RecordRefused(Event):
+    """creosote listen: a datagram or frame that claimed a dialect and was refused.
+
+    At most one a second is reported; ``more`` counts those not reported
+    since the previous one (the summary counts every one as ``refused``).
+    """
+
+    event: ClassVar[str] = "refused"
+    time: str
+    peer: str
+    dialect: str
+    reason: str
+    more: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,3 +112,5 @@ class Spewed(Event):
     bytes: int
     chunks: int
     datagram_bytes: int  # on the wire, headers included
+    messages: int = 1  # --lines: one per line
+    refused: int = 0  # --lines: messages the host answered "nothing listens" to

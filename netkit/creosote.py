@@ -7,6 +7,9 @@
 
     logging.getLogger().addHandler(CreosoteHandler("127.0.0.1", 7739))
     logging.getLogger().warning("reached step %d", 3)
+
+The handler never raises into the program and never blocks it (see
+:class:`netkit.clients.creosote.CreosoteHandler`).
 """
 
 from netkit.clients.creosote import CreosoteHandler

@@ -245,6 +245,7 @@ _LAZY: dict[str, str] = {
     "Message": "netkit._events_dgram",
     "IncompleteMessage": "netkit._events_dgram",
     "Spewed": "netkit._events_dgram",
+    "RecordRefused": "netkit._events_dgram",
     "AnatomyExchange": "netkit._events_anatomy",
     "AnatomyFrame": "netkit._events_anatomy",
     "AnatomyNeighbours": "netkit._events_anatomy",

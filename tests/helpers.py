@@ -27,6 +27,7 @@ PEER_PACKAGES = {
     "logger": "bsdutils",
     "dnsmasq": "dnsmasq-base",
     "tshark": "tshark",
+    "rsyslogd": "rsyslog",
 }
 
 

@@ -81,9 +81,12 @@ def test_listen_human_output_is_escaped() -> None:
             proc.communicate(timeout=5)
     assert proc.returncode == 0, err
     lines = out.decode().splitlines()
-    assert len(lines) == 2 and b"\x1b" not in out
-    assert lines[0].endswith(" evil \\x1b]8;;http://x\\x1b\\\\link [red]x[/]\\r\\nforged")
-    assert lines[1].endswith(" local0.err vm app2[7]: disk \\x1b[5m")
+    # a multi-line message is shown as its lines, the rest indented: a "forged"
+    # second line can never start like a record of its own (time, source)
+    assert len(lines) == 3 and b"\x1b" not in out
+    assert lines[0].endswith(" evil \\x1b]8;;http://x\\x1b\\\\link [red]x[/]")
+    assert lines[1] == "    forged"
+    assert lines[2].endswith(" local0.err vm app2[7]: disk \\x1b[5m")
 
 
 def test_spew_usage_errors_exit_2() -> None:
@@ -93,7 +96,8 @@ def test_spew_usage_errors_exit_2() -> None:
         (["--chunk-size", "70000", "x"], b"--chunk-size"),
         (["-", "x"], b"only MESSAGE"),
         (["--port", "0", "x"], b"port"),
-        ([], b"Missing argument"),
+        (["--lines", "x"], b"--lines reads stdin"),
+        (["--level", "loud", "x"], b"unknown level"),
     ):
         res = run("creosote", "spew", *args)
         assert res.returncode == 2, (args, res.stderr)

@@ -92,7 +92,12 @@ def test_human_output_is_inert(data: bytes) -> None:
     text = out.getvalue() + err.getvalue()
     assert "\x1b" not in text and "\x00" not in text and "\r" not in text
     assert "\x9b" not in text and "\u202e" not in text
-    assert len(text.splitlines()) == 5  # one line per event (Reply, Message x2, Incomplete, log)
+    # one line per event (Reply, Message x2, Incomplete, log), a multi-line message's
+    # further lines indented beneath it (never starting like a line of its own)
+    lines = text.splitlines()
+    assert len([line for line in lines if not line.startswith("    ")]) == 5
+    breaks = data.rstrip(b"\n").count(b"\n")
+    assert len(lines) == 5 + 3 * breaks
     if b"[link=" in data:
         assert "[link=http://evil.example/]x[/link]" in text  # shown, not interpreted
 

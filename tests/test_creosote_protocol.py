@@ -89,7 +89,7 @@ def test_incomplete_after_timeout_and_on_flush() -> None:
     assert r.next_deadline() == 13.0
     assert r.expire(12.9) == []
     [inc] = r.expire(13.0)
-    assert inc == Incomplete(SRC, MSG_ID, b"a" * 30 + b"c" * 30, 2, 3, [2], "timeout")
+    assert inc == Incomplete(SRC, MSG_ID, b"a" * 30 + b"c" * 30, 2, 3, [2], "timeout", 1, [(2, 2)])
     assert r.pending == 0 and r.next_deadline() is None
     r.feed(SRC, dgrams[1], 20.0)
     [inc] = r.flush()

@@ -167,10 +167,12 @@ def test_logging_handler_sends_records() -> None:
         finally:
             logger.removeHandler(handler)
             handler.close()
-    assert msgs[0].data == b"WARNING netkit-test-creosote: step 3 reached"
+    assert msgs[0].data == b"step 3 reached" and msgs[0].dialect == "json"
+    assert (msgs[0].level, msgs[0].logger) == ("warning", "netkit-test-creosote")
     assert msgs[1].chunks > 1  # a long traceback: chunked and put back together
-    assert msgs[1].data.startswith(b"ERROR netkit-test-creosote: failed\nTraceback")
+    assert msgs[1].data.startswith(b"failed\nTraceback") and msgs[1].level == "error"
     assert msgs[1].data.rstrip().endswith(b"boom")
+    assert msgs[1].fields is not None and "RuntimeError" in msgs[1].fields["exc_text"]
 
 
 def test_logging_handler_never_blocks_without_listener() -> None:

@@ -56,7 +56,7 @@ ALLOWED = {
     | {"netkit.protocols.lines", "netkit.services", "netkit.services.modes"},
     "creosote spew": COMMON
     | {"netkit.net", "netkit.cli.creosote", "netkit.clients", "netkit.clients.creosote"}
-    | {"netkit.protocols.creosote"},
+    | {"netkit.protocols.creosote", "netkit.protocols.records"},
     "resolve localhost": COMMON
     | {"netkit.net", "netkit.cli.resolve", "netkit.services", "netkit.services.resolve"}
     | {"netkit.protocols.dnsstatus"},

@@ -27,6 +27,8 @@ import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from netkit.protocols.records import Refused
+
 MAGIC = b"[creosote "
 #: the listener's port (the lecture leaves it unnamed) and the sender's chunk size
 DEFAULT_PORT = 7739
@@ -34,6 +36,9 @@ DEFAULT_CHUNK_SIZE = 1024
 HEADER_LEN = 32
 MAX_CHUNKS = 99_999
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4
+MAX_MESSAGE = 16 << 20  # bytes a chunk header may claim: total chunks x this chunk's size
+MISSING_LISTED = 100  # missing chunk numbers listed in an Incomplete (plus a count)
+MISSING_RANGES = 32  # ranges of missing chunks listed
 _HEADER_RE = re.compile(rb"\[creosote ([0-9a-f]{8}) ([0-9]{5})/([0-9]{5})\] ")
 
 
@@ -149,8 +154,32 @@ class Incomplete:
     data: bytes
     received: int
     total: int
-    missing: list[int]
+    missing: list[int]  # the first MISSING_LISTED missing chunk numbers
     reason: str  # "timeout", "stopped", "evicted"
+    missing_count: int = 0  # how many are missing in all
+    missing_ranges: list[tuple[int, int]] = field(default_factory=list)  # first/last, capped
+    dialect: str = "netkit"  # whose chunks: "netkit" or "gelf"
+
+
+def missing_chunks(got: list[int], total: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """The first missing numbers and ranges of 1..*total* not in sorted *got*.
+
+    Work and output are O(len(got)) plus the caps, whatever *total* claims.
+    """
+    listed: list[int] = []
+    ranges: list[tuple[int, int]] = []
+    prev = 0
+    for n in [*got, total + 1]:
+        if n > prev + 1:
+            first, last = prev + 1, n - 1
+            if len(ranges) < MISSING_RANGES:
+                ranges.append((first, last))
+            take = min(last, first + MISSING_LISTED - len(listed) - 1)
+            listed.extend(range(first, take + 1))
+        prev = n
+        if len(ranges) >= MISSING_RANGES and len(listed) >= MISSING_LISTED:
+            break
+    return listed, ranges
 
 
 @dataclass
@@ -171,9 +200,18 @@ class Reassembler:
     """
 
     def __init__(
-        self, *, timeout: float = 5.0, max_pending: int = 1024, max_bytes: int = 64 << 20
+        self,
+        *,
+        timeout: float = 5.0,
+        max_pending: int = 1024,
+        max_bytes: int = 64 << 20,
+        max_message: int = MAX_MESSAGE,
+        dialect: str = "netkit",
     ) -> None:
         self.timeout = timeout
+        self.dialect = dialect
+        self.max_message = max_message
+        self.refused = 0
         self.max_pending = max_pending
         self.max_bytes = max_bytes
         self._pending: dict[tuple[Hashable, str], _Pending] = {}
@@ -184,30 +222,52 @@ class Reassembler:
     def pending(self) -> int:
         return len(self._pending)
 
-    def feed(self, source: Hashable, datagram: bytes, now: float) -> list[Complete | Incomplete]:
+    def feed(
+        self, source: Hashable, datagram: bytes, now: float
+    ) -> list[Complete | Incomplete | Refused]:
         """Take one datagram; return what it completed (and anything evicted for room)."""
         chunk = parse(datagram)
         if chunk is None:
             return [Complete(source, datagram, 1)]
         if chunk.total == 1:
             return [Complete(source, chunk.payload, 1)]
-        key = (source, chunk.msg_id)
-        out: list[Complete | Incomplete] = []
+        return self.add(source, chunk.msg_id, chunk.index, chunk.total, chunk.payload, now)
+
+    def add(
+        self, source: Hashable, msg_id: str, index: int, total: int, payload: bytes, now: float
+    ) -> list[Complete | Incomplete | Refused]:
+        """Take chunk *index* (1-based) of *total* of message *msg_id* from *source*.
+
+        A header may claim only what its own chunk makes plausible: *total*
+        chunks of this chunk's size must fit in ``max_message`` bytes, so a
+        33-byte datagram cannot make the listener expect 99,999 chunks.
+        """
+        if total * max(len(payload), 1) > self.max_message:
+            self.refused += 1
+            return [
+                Refused(
+                    self.dialect,
+                    f"chunk {index}/{total} of {len(payload)} bytes claims a message of "
+                    f"{total * max(len(payload), 1)} bytes (more than {self.max_message})",
+                )
+            ]
+        key = (source, msg_id)
+        out: list[Complete | Incomplete | Refused] = []
         entry = self._pending.get(key)
-        if entry is not None and entry.total != chunk.total:
+        if entry is not None and entry.total != total:
             # the id was reused for another message: give up the old one
             out.append(self._give_up(key, "evicted"))
             entry = None
         if entry is None:
-            entry = _Pending(chunk.total, now)
+            entry = _Pending(total, now)
             self._pending[key] = entry
-        if chunk.index in entry.chunks:
+        if index in entry.chunks:
             self.duplicates += 1
             return out
-        entry.chunks[chunk.index] = chunk.payload
-        entry.size += len(chunk.payload)
+        entry.chunks[index] = payload
+        entry.size += len(payload)
         entry.last_seen = now
-        self._bytes += len(chunk.payload)
+        self._bytes += len(payload)
         if len(entry.chunks) == entry.total:
             del self._pending[key]
             self._bytes -= entry.size
@@ -226,15 +286,18 @@ class Reassembler:
         entry = self._pending.pop(key)
         self._bytes -= entry.size
         got = sorted(entry.chunks)
-        missing = [i for i in range(1, entry.total + 1) if i not in entry.chunks]
+        listed, ranges = missing_chunks(got, entry.total)
         return Incomplete(
             source=key[0],
             msg_id=key[1],
             data=b"".join(entry.chunks[i] for i in got),
             received=len(got),
             total=entry.total,
-            missing=missing,
+            missing=listed,
             reason=reason,
+            missing_count=entry.total - len(got),
+            missing_ranges=ranges,
+            dialect=self.dialect,
         )
 
     def next_deadline(self) -> float | None:

@@ -1,14 +1,16 @@
-"""Mr. Creosote, the lecture's UDP remote debugger: the listener.
+"""Mr. Creosote, the lecture's remote debugger: the listener.
 
-:class:`CreosoteListener` receives plain datagrams, chunked messages
-(reassembled, see :mod:`netkit.protocols.creosote`) and syslog datagrams,
-emits one event per message and can append one escaped line per message
-to a log file.  The sender and the logging handler are
-:mod:`netkit.clients.creosote`.
+:class:`CreosoteListener` receives every dialect Python programs send
+(:mod:`netkit.protocols.dialects`) over UDP and, with ``tcp``, over TCP
+(:mod:`netkit.services.creosote_tcp`, on the same loop), filters them,
+forwards them (:mod:`netkit.services.forward`), emits one event per record
+and can append one escaped line per record to a log file.  The sender and
+the logging handler are :mod:`netkit.clients.creosote`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -17,7 +19,7 @@ import time
 from datetime import datetime
 
 from netkit.clients.creosote import spew as spew  # tests import it from here
-from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink
+from netkit.events import IncompleteMessage, Listening, Message, Notice, RecordRefused, Sink
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
@@ -28,8 +30,12 @@ from netkit.net import (
     udp_drops,
 )
 from netkit.protocols import creosote, syslog
+from netkit.protocols.dialects import Accepted, Collected, DatagramCollector, RefusedFrom
+from netkit.protocols.records import RecordFilter, level_name
 from netkit.protocols.text import escape
 from netkit.services.core import Server
+from netkit.services.creosote_tcp import TcpLimits, TcpRecords
+from netkit.services.forward import Forwarder
 from netkit.services.loops import DatagramReader, Loop
 
 DEFAULT_PORT = creosote.DEFAULT_PORT
@@ -171,7 +177,7 @@ def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
 
 
 class CreosoteListener(Server):
-    """Receive messages on UDP; ``count`` counts whole messages."""
+    """Receive records on UDP and/or TCP; ``count`` counts whole messages."""
 
     thread_name = "netkit-creosote"
     failure_action = "listener failed"
@@ -187,15 +193,36 @@ class CreosoteListener(Server):
         logfile: str | None = None,
         quiet: bool = False,
         incomplete_timeout: float = 5.0,
+        raw: bool = False,
+        record_filter: RecordFilter | None = None,
+        filter_log: bool = False,
+        forwarders: list[Forwarder] | None = None,
+        udp: bool = True,
+        tcp: bool = False,
+        max_clients: int = 64,
+        max_record: int = 1 << 20,
+        idle_timeout: float = 300.0,
     ) -> None:
         super().__init__(sink, count=count)
+        if not (udp or tcp):
+            raise ValueError("listen on UDP, TCP or both")
         self.host = host
         self.port = port
         self.version = version
         self.logfile = logfile
         self.quiet = quiet
-        self.reassembler = creosote.Reassembler(timeout=incomplete_timeout)
+        self.udp = udp
+        self.tcp = tcp
+        self.tcp_limits = TcpLimits(max_clients, max_record, idle_timeout)
+        self.collector = DatagramCollector(timeout=incomplete_timeout, raw=raw)
+        self.reassembler = self.collector.reassembler
+        self.filter = record_filter or RecordFilter()
+        self.filter_log = filter_log
+        self.forwarders = forwarders or []
+        self._refused_next = 0.0  # when the next refused record may be reported
+        self._refused_quiet = 0  # refused since the last report
         self._sock: socket.socket | None = None
+        self._tcp_sock: socket.socket | None = None
         self._log: LineLog | None = None
         self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
@@ -208,49 +235,98 @@ class CreosoteListener(Server):
     def bind(self) -> tuple[str, int]:
         if self.logfile is not None:
             self._set_log(open_logfile(self.logfile))  # refused before listening
-        sock = bind_socket(self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version)
-        self._sock = sock
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        except OSError:
-            pass
-        return bound_address(sock)
+        # --port 0 with both: the TCP port of the UDP one's number may be taken; try another
+        attempts = 20 if (self.udp and self.tcp and self.port == 0) else 1
+        for attempt in range(attempts):
+            try:
+                address = self._bind_once()
+                break
+            except NetError as exc:
+                cause = exc.__cause__
+                in_use = isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                if not in_use or attempt == attempts - 1:
+                    raise
+        for forwarder in self.forwarders:
+            forwarder.notify = self._forward_notice
+            forwarder.start()
+        return address
+
+    def _bind_once(self) -> tuple[str, int]:
+        address: tuple[str, int] | None = None
+        if self.udp:
+            sock = bind_socket(
+                self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
+            )
+            self._sock = sock
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            except OSError:
+                pass
+            address = bound_address(sock)
+        if self.tcp:
+            host, port = address if address is not None else (self.host, self.port)
+            self._tcp_sock = bind_socket(
+                host, port, socktype=socket.SOCK_STREAM, version=self.version
+            )
+            address = address or bound_address(self._tcp_sock)
+        assert address is not None
+        return address
 
     def listening(self, address: tuple[str, int]) -> Listening:
-        return Listening(host=address[0], port=address[1], transport="udp")
+        """``listening`` for UDP, then for TCP (the core emits the one returned)."""
+        if self._tcp_sock is None:
+            return Listening(host=address[0], port=address[1], transport="udp")
+        if self._sock is not None:
+            self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+        host, port = bound_address(self._tcp_sock)
+        return Listening(host=host, port=port, transport="tcp")
+
+    def _forward_notice(self, level: str, message: str) -> None:
+        self.emit(Notice(level=level, message=message))
 
     # -- the receive loop ----------------------------------------------------
     def serve(self) -> None:
-        sock = self._sock
-        assert sock is not None
         loop = Loop(self)
-        reader = DatagramReader(
-            loop,
-            sock,
-            self._datagram,
-            batch=_BATCH,
-            bufsize=UDP_MAX_PAYLOAD,
-            max_recv_errors=None,
-            watch=False,
-        )
+        sock = self._sock
+        reader = None
+        if sock is not None:
+            reader = DatagramReader(
+                loop,
+                sock,
+                self._datagram,
+                batch=_BATCH,
+                bufsize=UDP_MAX_PAYLOAD,
+                max_recv_errors=None,
+                watch=False,
+            )
 
-        def readable() -> None:
-            self._check_log()
-            reader.read()
+            def readable() -> None:
+                self._check_log()
+                assert reader is not None
+                reader.read()
+
+            loop.add(sock, readable)
+        tcp = None
+        if self._tcp_sock is not None:
+            tcp = TcpRecords(self, loop, self._tcp_sock, self.tcp_limits)
 
         def after_round() -> None:
             self._check_log()
-            for inc in self.reassembler.expire(time.monotonic()):
-                self._incomplete(inc)
+            for got in self.collector.expire(time.monotonic()):
+                self._collected(got)
             self._flush_log()
 
-        loop.add(sock, readable)
         loop.after_round.append(after_round)
         try:
             while not self.stop_requested:
-                deadline = self.reassembler.next_deadline()
+                deadline = self.collector.next_deadline()
                 loop.run_once(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if not self._count_reached():
+            if tcp is not None:
+                tcp.close_all()  # what each connection holds whole is handed over first
+            if reader is not None and sock is not None and not self._count_reached():
                 # stopped by a signal: take what the kernel already holds (bounded)
                 until = time.monotonic() + _DRAIN_SECONDS
                 for _ in range(100 * _BATCH // 256):
@@ -258,26 +334,51 @@ class CreosoteListener(Server):
                         break
                     if reader.read(256, stopping=True) < 256:
                         break
-            for inc in self.reassembler.flush("stopped"):
-                self._incomplete(inc)
-            self._report_drops(sock)
+                self._count_unread(sock)
+            for got in self.collector.flush("stopped"):
+                self._collected(got)
+            if sock is not None:
+                self._report_drops(sock)
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
+                self.add_counts({"receive_errors": reader.recv_errors})
             loop.close()
-            self.add_counts({"receive_errors": reader.recv_errors})
             self._close_log()
 
     def _datagram(self, data: memoryview, addr: tuple[str, int]) -> None:
         if self._count_reached() or self.failure is not None:
             return None  # read and dropped: the stop is on its way
         self.bump("datagrams")
-        now = time.monotonic()
-        for result in self.reassembler.feed(addr, bytes(data), now):
-            if isinstance(result, creosote.Complete):
-                self._complete(result)
-            else:
-                self._incomplete(result)
+        for got in self.collector.feed(addr, bytes(data), time.monotonic()):
+            self._collected(got)
         return None
+
+    def _count_unread(self, sock: socket.socket) -> None:
+        """Count (not show) what the kernel still holds after the drain: never lost silently."""
+        unread = 0
+        buf = bytearray(UDP_MAX_PAYLOAD)
+        until = time.monotonic() + 1.0
+        for i in range(1_000_000):
+            if i % 1024 == 1023 and time.monotonic() > until:
+                break
+            try:
+                sock.recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue
+            unread += 1
+        if unread:
+            self.bump("unread_at_stop", unread)
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"{unread} datagrams were still queued when the listener stopped "
+                    f"(it reads for {_DRAIN_SECONDS:g} s after the signal); counted as "
+                    "unread_at_stop, not shown or logged",
+                )
+            )
 
     def _report_drops(self, sock: socket.socket) -> None:
         """Put the kernel's count of datagrams dropped for this socket in the summary."""
@@ -298,36 +399,85 @@ class CreosoteListener(Server):
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
 
-    def _complete(self, msg: creosote.Complete) -> None:
-        assert isinstance(msg.source, tuple)
+    def _collected(self, got: Collected) -> None:
+        if isinstance(got, Accepted):
+            self.accept(got)
+        elif isinstance(got, RefusedFrom):
+            self.refuse(got)
+        else:
+            self._incomplete(got)
+
+    def accept(self, got: Accepted) -> None:
+        """Log, forward, count and show one record (from UDP or TCP)."""
+        assert isinstance(got.source, tuple)
+        rec = got.record
         when = _now()
-        peer = format_peer(msg.source)
-        parsed = syslog.parse(msg.data) if msg.chunks == 1 else None
-        self._write(message_line(when, peer, msg.data))
-        self.bump("messages")
-        if parsed is not None:
+        peer = format_peer(got.source)
+        data = got.raw if got.raw is not None else rec.message
+        why = self.filter.rejects(rec, got.source[0]) if self.filter.active else None
+        if why is None or not self.filter_log:
+            self._write(message_line(when, peer, data))
+            for forwarder in self.forwarders:
+                forwarder.submit(rec, peer)
+        done = self.bump("messages")  # (UDP and TCP threads both count here)
+        if got.raw is not None:
             self.bump("syslog")
-        if msg.chunks > 1:
+        if got.chunks > 1:
             self.bump("chunked")
-        if not self.quiet:
+        if why is not None:
+            self.bump("filtered")
+        elif not self.quiet:
+            parsed = syslog.parse(got.raw) if got.raw is not None else None
+            grep = self.filter.grep
+            spans: tuple[tuple[int, int], ...] = ()
+            if grep is not None:
+                text = rec.message.decode("utf-8", "surrogateescape")
+                spans = tuple(m.span() for m in grep.finditer(text) if m.end() > m.start())
             self.emit(
                 Message(
                     time=when,
                     peer=peer,
-                    data=msg.data,
-                    bytes=len(msg.data),
-                    chunks=msg.chunks,
+                    data=data,
+                    bytes=len(data),
+                    chunks=got.chunks,
                     syslog=parsed.as_dict() if parsed is not None else None,
+                    dialect=rec.dialect,
+                    level=level_name(rec.level) if rec.level is not None else None,
+                    logger=rec.logger,
+                    fields=rec.fields or None,
+                    levelno=rec.level,
+                    highlight=spans,
                 )
             )
-        if self.count is not None and self.counts["messages"] >= self.count:
+        if self.count is not None and done >= self.count:
             self.request_stop()
+
+    def refuse(self, got: RefusedFrom) -> None:
+        """Count a refused record; report it, at most one a second."""
+        assert isinstance(got.source, tuple)
+        self.bump("refused")
+        now = time.monotonic()
+        if now < self._refused_next:
+            self._refused_quiet += 1
+            return
+        self._refused_next = now + 1.0
+        more, self._refused_quiet = self._refused_quiet, 0
+        self.emit(
+            RecordRefused(
+                time=_now(),
+                peer=format_peer(got.source),
+                dialect=got.refused.dialect,
+                reason=got.refused.reason,
+                more=more,
+            )
+        )
 
     def _incomplete(self, inc: creosote.Incomplete) -> None:
         assert isinstance(inc.source, tuple)
         when = _now()
         peer = format_peer(inc.source)
-        note = f"incomplete {inc.received}/{inc.total} chunks, {inc.reason}"
+        kind = "" if inc.dialect == "netkit" else f"{inc.dialect} "
+        note = f"incomplete {kind}{inc.received}/{inc.total} chunks, {inc.reason}"
         self._write(message_line(when, peer, inc.data, note))
         self.bump("incomplete")
         if not self.quiet:
@@ -342,6 +492,9 @@ class CreosoteListener(Server):
                     total=inc.total,
                     missing=inc.missing,
                     reason=inc.reason,
+                    missing_count=inc.missing_count,
+                    missing_ranges=inc.missing_ranges,
+                    dialect=inc.dialect,
                 )
             )
 
@@ -463,9 +616,20 @@ class CreosoteListener(Server):
             self._log = None
             self._retire(log)
 
-    stop_margin = 5.0  # what is queued is read for up to _DRAIN_SECONDS after a stop
+    # what is queued is read for up to _DRAIN_SECONDS (and counted for 1 s more) after a
+    # stop; the thread must end before the log closes and the summary is made
+    stop_margin = _DRAIN_SECONDS + 30.0
 
     def finish(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            # never close the log or sum up while the receive thread still works
+            self.fail("the receive thread did not stop in time; the summary is incomplete")
+            return
+        for forwarder in self.forwarders:
+            forwarder.close()
+            self.bump("forwarded", forwarder.sent)
+            if forwarder.dropped:
+                self.bump("forward_dropped", forwarder.dropped)
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not
@@ -478,6 +642,11 @@ class CreosoteListener(Server):
             self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"
 
     def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the thread still uses them (reported in finish)
         self._close_log()
-        if self._sock is not None:
-            self._sock.close()
+        for forwarder in self.forwarders:
+            forwarder.close(0.0)  # after a failed start, or again: nothing left to send
+        for sock in (self._sock, self._tcp_sock):
+            if sock is not None:
+                sock.close()

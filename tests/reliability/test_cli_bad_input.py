@@ -65,7 +65,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["upper-server", "serve", "--mode", "x"], 2, "'x' is not one of"),
     (["upper-server", "send"], 2, "Missing argument 'LINE...'"),
     (["pack-ip"], 2, "Missing argument 'VALUE'"),
-    (["creosote", "spew"], 2, "Missing argument"),
+    (["creosote", "spew", "--lines", "hi"], 2, "--lines reads stdin"),
     (["resolve"], 2, "Missing argument 'QUERY...'"),
     (["demo", "nope"], 2, "'nope' is not one of"),
     (["udp-echo", "send", "-t", "0", "hi"], 2, "--timeout"),

@@ -86,6 +86,16 @@ def check_escaped(plain: str, corpus: list[bytes], where: str) -> None:
         assert escape(data) in plain, f"{where}: {escape(data)!r} not shown"
 
 
+def shown_lines(data: bytes) -> list[str]:
+    """A message as creosote listen shows it: its lines, each escaped on its own.
+
+    (A final newline makes no empty line; CR LF is one break.)
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    text = text[:-1] if text.endswith("\n") else text
+    return [escape(line.removesuffix("\r")) for line in text.split("\n")]
+
+
 class PtyRun:
     """A real process with stdout and stderr on a raw pseudo-terminal (no CR added)."""
 
@@ -219,9 +229,13 @@ def test_corpus_creosote_listen_terminal_and_log_file(tmp_path: Path) -> None:
         code = run.finish(sig=None)  # --count: stops by itself
     assert code == 0, run.output
     plain = check_terminal(run.output, "creosote listen")
-    check_escaped(plain, CORPUS, "creosote listen")
+    for data in CORPUS:  # a multi-line message is shown as its lines, each escaped
+        for line in shown_lines(data):
+            assert line in plain, f"creosote listen: {line!r} not shown"
     shown = [ln for ln in plain.splitlines() if re.match(r"\d\d:\d\d:\d\d 127\.0\.0\.1:", ln)]
     assert len(shown) == len(CORPUS)
+    further = [ln for ln in plain.splitlines() if ln.startswith("    ")]
+    assert len(further) == sum(len(shown_lines(d)) - 1 for d in CORPUS)
     data = log.read_bytes()
     assert b"\x1b" not in data
     logged = check_terminal(data, "log file").splitlines()
@@ -406,7 +420,18 @@ def test_ten_thousand_byte_strings_every_datagram_renderer(data: bytes) -> None:
     for event in _events(data):
         out = _render(event)
         plain = check_terminal(out.encode("utf-8"), type(event).__name__)
-        assert plain.count("\n") == 1, (event, plain)
+        if isinstance(event, (Message, IncompleteMessage)):
+            # a message's further lines are indented beneath the first: never a record
+            body = event.data
+            if isinstance(event, Message) and event.syslog is not None:
+                parsed_body = syslog.parse(event.data)
+                assert parsed_body is not None
+                body = parsed_body.message
+            lines = plain.splitlines()
+            assert len(lines) == len(shown_lines(body)), (event, plain)
+            assert all(line.startswith("    ") for line in lines[1:]), (event, plain)
+        else:
+            assert plain.count("\n") == 1, (event, plain)
         buf, err = io.StringIO(), io.StringIO()
         JsonRenderer(out=buf, err=err)(event)
         line, note = buf.getvalue(), err.getvalue()
