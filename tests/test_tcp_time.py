@@ -13,7 +13,8 @@ import pytest
 from netkit.events import Listening, Summary, TimeSent
 from netkit.net import NetError
 from netkit.protocols import timeproto
-from netkit.services.tcp_time import TimeServer, get_time
+from netkit.services.tcp_time import TimeServer
+from netkit.services.time_client import get_time
 from tests.helpers import Server, peer, run
 from tests.stream_util import (
     Events,

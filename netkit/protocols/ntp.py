@@ -184,11 +184,19 @@ def request(nonce: int, *, version: int = VERSION) -> bytes:
 
 
 def refid_text(stratum: int, refid: bytes) -> str:
-    """How to show a reference id: ASCII for stratum 0/1 (and 16's codes), else an IPv4 address."""
-    ascii_like = all(32 < b < 127 for b in refid.rstrip(b"\0")) and refid.rstrip(b"\0")
-    if stratum <= 1 or (stratum >= STRATUM_UNSYNC and ascii_like):
-        text = refid.rstrip(b"\0").decode("latin-1")
-        return text if ascii_like else refid.hex()
+    """How to show a reference id: a code (``LOCL``, ``GPS``, ``RATE``) or an IPv4 address.
+
+    Stratum 0 (kiss codes), 1 (reference clocks) and 16 carry ASCII; from
+    stratum 2 it is the upstream server's IPv4 address (or a hash of its IPv6
+    one), unless all four bytes are capitals or digits, as ``--refid LOCL``
+    sends and as servers without an upstream send.
+    """
+    code = refid.rstrip(b"\0")
+    is_code = bool(code) and all(65 <= b <= 90 or 48 <= b <= 57 for b in code)
+    if stratum <= 1 or stratum >= STRATUM_UNSYNC or is_code:
+        if is_code or (code and all(32 < b < 127 for b in code)):
+            return code.decode("ascii")
+        return refid.hex()
     return ".".join(str(b) for b in refid)
 
 

@@ -37,7 +37,12 @@ def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Han
 # Handlers for the services' events live in these modules; they are imported
 # the first time an event without a handler here arrives, so a command that
 # only prints a result (pack-ip, resolve) does not pay for them.
-_PLUGINS = ("netkit.render.dgram", "netkit.render.stream", "netkit.render.demo")
+_PLUGINS = (
+    "netkit.render.dgram",
+    "netkit.render.stream",
+    "netkit.render.sntp",
+    "netkit.render.demo",
+)
 
 
 def _load_plugins() -> None:

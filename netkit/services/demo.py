@@ -199,7 +199,8 @@ class Demo:
 
     # -- 3 -------------------------------------------------------------------------------
     def tcp(self) -> None:
-        from netkit.services.tcp_time import TimeServer, get_time
+        from netkit.services.tcp_time import TimeServer
+        from netkit.services.time_client import get_time
         from netkit.services.upper import UpperServer
         from netkit.services.upper_client import LineClient
 

@@ -1,4 +1,4 @@
-"""tcp-time: RFC 867 daytime and RFC 868 time, served over TCP or UDP, and a client.
+"""tcp-time: RFC 867 daytime and RFC 868 time, served over TCP or UDP (clients: time_client).
 
 The server answers on accept (TCP: send, close) or per datagram (UDP: the
 empty one included, as ``rdate -u`` sends), one loop in one thread: the
@@ -13,9 +13,10 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from netkit import net
-from netkit.events import Listening, Notice, Sink, TimeReceived, TimeSent
+from netkit.events import Listening, Notice, Sink, TimeSent
 from netkit.protocols import timeproto
 from netkit.services.stream import (
     ACCEPT_BATCH,
@@ -25,7 +26,10 @@ from netkit.services.stream import (
     resource_notice,
 )
 
-PROTOCOLS = ("daytime", "time")
+if TYPE_CHECKING:
+    from netkit.services.sntp_server import SntpHandler, SntpSettings
+
+PROTOCOLS = ("daytime", "time", "sntp")
 
 
 class _Reply:
@@ -70,10 +74,14 @@ class TimeServer(LoopService):
         count: int | None = None,
         quiet: bool = False,
         clock: Callable[[], float] = time.time,
+        sntp: SntpSettings | None = None,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}")
         super().__init__(sink, count=count)
+        self._sntp = self._sntp_handler(protocol, sntp, clock, quiet)
+        if self._sntp is not None:
+            udp = True  # SNTP is UDP only
         self.host = host
         self.port = port
         self.version = version
@@ -161,13 +169,18 @@ class TimeServer(LoopService):
         sock = self._sock
         for _ in range(ACCEPT_BATCH):
             try:
-                _data, addr = sock.recvfrom(net.UDP_MAX_PAYLOAD)
+                data, addr = sock.recvfrom(net.UDP_MAX_PAYLOAD)
             except BlockingIOError:
                 return None
             except OSError as exc:
                 if exc.errno in RESOURCE_ERRNOS:
                     return exc
                 continue  # e.g. ECONNREFUSED from an earlier reply's ICMP
+            if self._sntp is not None:
+                self._sntp_datagram(data, addr)
+                if self.stop_requested:
+                    return None
+                continue
             sec, payload = self.reply.now()
             try:
                 sock.sendto(payload, addr)
@@ -185,114 +198,38 @@ class TimeServer(LoopService):
                 return None
         return None
 
+    # -- SNTP: one more protocol on the UDP path (netkit.services.sntp_server) --------
+
+    def _sntp_handler(
+        self,
+        protocol: str,
+        settings: SntpSettings | None,
+        clock: Callable[[], float],
+        quiet: bool,
+    ) -> SntpHandler | None:
+        if protocol != "sntp":
+            return None
+        from netkit.services.sntp_server import SntpHandler, SntpSettings
+
+        return SntpHandler(
+            settings or SntpSettings(), emit=self.emit, bump=self.bump, clock=clock, quiet=quiet
+        )
+
+    def _sntp_datagram(self, data: bytes, addr: tuple[object, ...]) -> None:
+        assert self._sntp is not None and self._sock is not None
+        reply = self._sntp.datagram(data, addr, self._sntp.clock())
+        if reply is None:
+            return
+        try:
+            self._sock.sendto(reply, addr)
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                self.emit(Notice("warning", net.describe_error(exc, "reply")))
+        self.handled()
+
     def _stop(self, grace: float) -> None:
         self.wake()
         self.join(max(grace, 0.1) + 1.0)
         if self._sock is not None:
             self._sock.close()
         self.close_wake()
-
-
-# --------------------------------------------------------------------------
-# client
-
-
-def _read_all(sock: socket.socket, limit: int, deadline: float, what: str) -> bytes:
-    """Read until EOF (or *limit* + 1 bytes) before *deadline*; NetError on timeout."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            if chunks:
-                break  # got a reply; the server just did not close
-            raise net.NetError(f"{what}: no reply (timed out)")
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(limit + 1 - size)
-        except TimeoutError:
-            if chunks:
-                break
-            raise net.NetError(f"{what}: no reply (timed out)") from None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def get_time(
-    host: str,
-    port: int,
-    *,
-    protocol: str = "daytime",
-    udp: bool = False,
-    version: int | None = None,
-    timeout: float = 2.0,
-    clock: Callable[[], float] = time.time,
-) -> TimeReceived:
-    """Ask a daytime or time server; :class:`NetError` on refusal, timeout or a bad reply."""
-    where = f"{net.format_host(host)}:{port}"
-    what = f"{protocol} from {where}"
-    limit = timeproto.RFC868_SIZE if protocol == "time" else timeproto.MAX_DAYTIME
-    deadline = time.monotonic() + timeout
-    if udp:
-        ep = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)[0]
-        with socket.socket(ep.family, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.connect(ep.sockaddr)
-                sock.send(b"")  # RFC 868 / 867 over UDP: any datagram, the empty one too
-                sock.settimeout(timeout)
-                data = sock.recv(net.UDP_MAX_PAYLOAD)
-            except TimeoutError:
-                raise net.NetError(f"{what}: no reply within {timeout:g} s") from None
-            except OSError as exc:
-                raise net.NetError(net.describe_error(exc, what)) from None
-        where = ep.text
-    else:
-        sock = net.connect_socket(
-            host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout
-        )
-        with sock:
-            where = net.format_peer(sock.getpeername())
-            try:
-                data = _read_all(sock, limit, deadline, what)
-            except OSError as exc:
-                raise net.NetError(net.describe_error(exc, what)) from None
-    local = clock()
-    transport = "udp" if udp else "tcp"
-    if protocol == "time":
-        try:
-            value = timeproto.unpack_rfc868(data)
-        except ValueError as exc:
-            raise net.NetError(f"{what}: {exc}") from None
-        unix = timeproto.from_rfc868(value, local)
-        text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
-        return TimeReceived(
-            protocol="time",
-            unix=unix,
-            text=text,
-            offset_seconds=round(unix - local, 3),
-            server=where,
-            transport=transport,
-            zone="UTC",
-            rfc868=value,
-        )
-    if not data:
-        raise net.NetError(f"{what}: empty reply")
-    if len(data) > limit:
-        raise net.NetError(f"{what}: oversized reply (more than {limit} bytes): not a daytime")
-    from netkit.protocols.text import decode
-
-    text = decode(data).rstrip("\r\n")
-    unix_read, zone = timeproto.parse_daytime(text)
-    offset = None if unix_read is None else round(unix_read - local, 3)
-    return TimeReceived(
-        protocol="daytime",
-        unix=unix_read,
-        text=text,
-        offset_seconds=offset,
-        server=where,
-        transport=transport,
-        zone=zone,
-    )
