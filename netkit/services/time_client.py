@@ -137,13 +137,10 @@ def get_time(
         raise net.NetError(f"{what}: {len(data)} bytes that are not text: '{escape(data)}'{hint}")
     text = data.decode("utf-8").rstrip("\r\n")
     unix_read, zone = timeproto.parse_daytime(text)
-    offset: int | None
-    bound: int | None
-    offset, bound = (
-        (None, None)
-        if unix_read is None
-        else timecodes.whole_second_offset(unix_read, sent, received)
-    )
+    offset: int | None = None
+    bound: int | None = None
+    if unix_read is not None:
+        offset, bound = timecodes.whole_second_offset(unix_read, sent, received)
     return TimeReceived(
         protocol="daytime",
         unix=unix_read,
