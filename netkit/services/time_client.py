@@ -112,17 +112,17 @@ def get_time(
         except ValueError as exc:
             raise net.NetError(f"{what}: {exc}") from None
         unix = timeproto.from_rfc868(value, received)
-        offset, bound = timecodes.whole_second_offset(unix, sent, received)
+        whole = timecodes.whole_second_offset(unix, sent, received)
         return TimeReceived(
             protocol="time",
             unix=unix,
             text=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix)),
-            offset_seconds=offset,
+            offset_seconds=whole[0],
             server=where,
             transport=transport,
             zone="UTC",
             rfc868=value,
-            offset_bound_seconds=bound,
+            offset_bound_seconds=whole[1],
         )
     if not data:
         raise net.NetError(f"{what}: empty reply")
