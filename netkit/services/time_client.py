@@ -93,7 +93,8 @@ def get_time(
 ) -> TimeReceived:
     """Ask a daytime or time server; :class:`NetError` on refusal, timeout or a bad reply."""
     what = f"{protocol} from {net.format_host(host)}:{port}"
-    limit = timeproto.RFC868_SIZE if protocol == "time" else timeproto.MAX_DAYTIME
+    # read as much as a daytime text even for RFC 868: a text is then recognised as one
+    limit = timeproto.MAX_DAYTIME
     data, where, took = _exchange(
         host, port, udp=udp, version=version, timeout=timeout, limit=limit, what=what
     )
@@ -134,7 +135,10 @@ def get_time(
             if len(data) == timeproto.RFC868_SIZE
             else ""
         )
-        raise net.NetError(f"{what}: {len(data)} bytes that are not text: '{escape(data)}'{hint}")
+        raise net.NetError(
+            f"{what}: {len(data)} bytes that are not text ({data[:16].hex(' ')}"
+            f"{' ...' if len(data) > 16 else ''}: '{escape(data)}'){hint}"
+        )
     text = data.decode("utf-8").rstrip("\r\n")
     unix_read, zone = timeproto.parse_daytime(text)
     offset: int | None = None
