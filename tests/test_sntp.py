@@ -18,7 +18,7 @@ from netkit.protocols import ntp
 from netkit.services.sntp_client import SntpClient, get_sntp
 from netkit.services.sntp_server import SntpSettings
 from netkit.services.tcp_time import TimeServer
-from tests.helpers import Server, run
+from tests.helpers import SNTP_SERVE, Server, run
 
 #: builds the reply to one request: (request packet, its number from 0) -> datagrams to send,
 #: each (bytes, delay before sending, from another address?)
@@ -255,13 +255,7 @@ def test_the_server_answers_only_mode_3_and_never_more_bytes() -> None:
 
 def test_cli_serve_and_get_json() -> None:
     with Server(
-        "tcp-time",
-        "serve",
-        "--protocol",
-        "sntp",
-        "--port",
-        "0",
-        "--json",
+        *SNTP_SERVE,
         "--stratum",
         "3",
         "--refid",
@@ -298,7 +292,7 @@ def test_cli_serve_and_get_json() -> None:
 
 
 def test_cli_refusal_is_one_error_line_exit_1() -> None:
-    with Server("tcp-time", "serve", "--protocol", "sntp", "--port", "0", "--json") as srv:
+    with Server(*SNTP_SERVE) as srv:
         got = run("tcp-time", "get", "--protocol", "sntp", "-p", str(srv.port))
         srv.stop()
     assert got.returncode == 1
