@@ -42,7 +42,9 @@ class SntpServed(Event):
     refid: str
     # the reply's four timestamps as Unix time (None where the field is 0)
     reference: float | None
-    originate: float | None  # the client's transmit timestamp, echoed (often a nonce)
+    # the client's transmit timestamp echoed, as 16 hex digits: careful clients send
+    # a random nonce there, not their clock, so it is not read as a time
+    originate: str
     receive: float
     transmit: float
     size: int  # bytes of the request; the reply is 48

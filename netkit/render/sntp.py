@@ -50,7 +50,7 @@ def _sntp_served(r: HumanRenderer, ev: SntpServed) -> None:
             style="yellow" if ev.kind == "kod" else "",
         ),
         Text(
-            f"ref {_stamp(ev.reference)} org {_stamp(ev.originate)} "
+            f"ref {_stamp(ev.reference)} org {ev.originate} "
             f"rec {_stamp(ev.receive)} xmt {_stamp(ev.transmit)}",
             style="bold",
         ),

@@ -81,7 +81,7 @@ class SntpHandler:
                     leap=pkt.leap,
                     refid=ntp.refid_text(pkt.stratum, pkt.refid),
                     reference=ntp.from_ntp(pkt.reference, received) if pkt.reference else None,
-                    originate=ntp.from_ntp(pkt.originate, received) if pkt.originate else None,
+                    originate=f"{pkt.originate:016x}",
                     receive=ntp.from_ntp(pkt.receive, received),
                     transmit=ntp.from_ntp(pkt.transmit, received),
                     size=len(data),
