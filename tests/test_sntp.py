@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from netkit._events_sntp import SntpServed
+from netkit._events_sntp import SntpDropped, SntpServed
 from netkit.events import Recorder
 from netkit.net import NetError
 from netkit.protocols import ntp
@@ -348,3 +348,95 @@ def test_flood_with_rate_10_answers_at_most_the_rate_never_more_bytes_out() -> N
         f"flood: sent {10_000} ({sent_bytes} B), server read {read}, answered {len(answers)}, "
         f"RATE {len(kods)}, {out_bytes} B back in {elapsed:.2f} s"
     )
+
+
+def low_port_socket(family: int, host: str, ports: range) -> socket.socket:
+    """A UDP socket bound to a low port (root), the first of *ports* that is free."""
+    for port in ports:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            s.bind((host, port))
+            return s
+        except OSError:
+            s.close()
+    raise AssertionError(f"no free port in {ports} (the tests run as root)")
+
+
+def test_the_loop_guard_on_the_wire_and_port_123_answered() -> None:
+    rec = Recorder()
+    with TimeServer(rec, port=0, protocol="sntp", sntp=SntpSettings(stratum=2)) as srv:
+        with low_port_socket(socket.AF_INET, "127.0.0.1", range(1000, 1023)) as low:
+            low.settimeout(0.3)
+            low.sendto(ntp.request(5), srv.address)
+            with pytest.raises(TimeoutError):
+                low.recvfrom(2048)  # another server's port: no reply
+        dropped = rec.wait_for(SntpDropped)[0]
+        assert dropped.reason == "loop" and "below 1024" in dropped.detail
+        with low_port_socket(socket.AF_INET, "127.0.0.1", range(123, 124)) as ntp_port:
+            ntp_port.settimeout(5)
+            ntp_port.sendto(ntp.request(6), srv.address)
+            reply, _ = ntp_port.recvfrom(2048)
+        assert ntp.check_reply(reply, 6).stratum == 2  # port 123: an NTP peer, answered
+
+
+def test_ipv6_client_and_server() -> None:
+    rec = Recorder()
+    with TimeServer(
+        rec, host="::1", port=0, protocol="sntp", sntp=SntpSettings(stratum=4, refid=b"LOCL")
+    ) as srv:
+        got = get_sntp("::1", srv.address[1], version=6, timeout=5)
+    assert got.stratum == 4 and got.server.startswith("[::1]:")
+
+
+def test_human_rendering_of_sntp_events() -> None:
+    import io
+
+    from rich.console import Console
+
+    from netkit._events_sntp import SntpTime
+    from netkit.render.human import HumanRenderer
+
+    r = HumanRenderer(no_color=True)
+    out, err = io.StringIO(), io.StringIO()
+    r.out = Console(file=out, width=200, markup=False, highlight=False)
+    r.err = Console(file=err, width=200, markup=False, highlight=False)
+    r(
+        SntpTime(
+            protocol="sntp",
+            unix=0.5,
+            text="1970-01-01 00:00:00.500000 UTC",
+            offset_seconds=-0.25,
+            delay_seconds=0.002,
+            root_distance=0.0115,
+            stratum=2,
+            refid="GPS\x1b",
+            leap=1,
+            version=4,
+            root_delay=0.001,
+            root_dispersion=0.01,
+            server="127.0.0.1:123",
+            samples=3,
+        )
+    )
+    r(
+        SntpServed(
+            peer="127.0.0.1:5",
+            kind="kod",
+            stratum=0,
+            leap=3,
+            refid="RATE",
+            reference=None,
+            originate="00000000000000ff",
+            receive=1.0,
+            transmit=1.5,
+            size=48,
+        )
+    )
+    r(SntpDropped(peer="127.0.0.1:6", size=3, reason="short", detail="too short", unlogged_drops=4))
+    assert out.getvalue() == "1970-01-01 00:00:00.500000 UTC  offset -0.250000 ± 0.011500 s\n"
+    text = err.getvalue()
+    assert "stratum 2, refid GPS\\x1b, leap 1 (last minute of the day has 61 seconds)" in text
+    assert "lowest delay of 3 samples" in text
+    assert "kiss-o'-death RATE" in text and "org 00000000000000ff" in text
+    assert "rec 00:00:01.000000 xmt 00:00:01.500000" in text
+    assert "3 bytes not answered: too short (+4 more not shown)" in text
