@@ -339,3 +339,13 @@ def test_encode_agrees_with_itself(unix: float) -> None:
     assert ntp.from_ntp(stamp, unix) == pytest.approx(unix, abs=1e-3)
     assert e["rfc868"]["value"] == e["ntp"]["seconds"]
     assert timecodes.parse_when(e["iso"]) == pytest.approx(unix, abs=1e-6)
+
+
+@given(st.binary(max_size=120), st.integers(0, (1 << 64) - 1))
+def test_any_bytes_are_accepted_or_rejected_with_a_reason(data: bytes, nonce: int) -> None:
+    try:
+        pkt = ntp.check_reply(data, nonce)
+    except ntp.ReplyRejected as exc:
+        assert str(exc)
+    else:
+        assert pkt.originate == nonce and 1 <= pkt.stratum <= 15 and pkt.mode == 4

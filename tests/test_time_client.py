@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -80,3 +81,21 @@ def test_a_short_binary_daytime_is_not_text() -> None:
         host, port = srv.address
         with pytest.raises(NetError, match="this looks like RFC 868"):
             get_time(host, port, protocol="daytime", timeout=5)
+
+
+def test_encode_cli_json_and_bad_input() -> None:
+    got = run("tcp-time", "encode", "2036-02-07T06:28:16Z", "--json")
+    assert got.returncode == 0, got.stderr
+    data = json.loads(got.stdout)
+    assert data["event"] == "encoded" and data["ntp"]["era"] == 1 and data["rfc868"]["value"] == 0
+    now = run("tcp-time", "encode", "--json")
+    assert abs(json.loads(now.stdout)["unix"] - time.time()) < 10
+    human = run("tcp-time", "encode", "0")
+    assert (
+        human.returncode == 0
+        and b"83 aa 7e 80" in human.stdout
+        and b"1970-01-01T00:00:00Z" in human.stdout
+    )
+    bad = run("tcp-time", "encode", "next tuesday")
+    assert bad.returncode == 2
+    assert bad.stderr.decode().strip().splitlines()[-1].startswith("Error: Invalid value for WHEN")
