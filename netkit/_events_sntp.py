@@ -18,7 +18,8 @@ class SntpTime(Event):
     text: str  # that time in UTC, microseconds
     offset_seconds: float  # server minus local clock
     delay_seconds: float  # round trip minus the server's hold time
-    root_distance: float  # the offset's +- bound: (delay + root delay) / 2 + root dispersion
+    # the offset's +- bound: (delay + root delay) / 2 + root dispersion + precision + drift
+    root_distance: float
     stratum: int
     refid: str
     leap: int  # 0 no warning, 1/2 leap second at the end of the day, 3 unsynchronised

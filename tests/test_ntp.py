@@ -349,3 +349,9 @@ def test_any_bytes_are_accepted_or_rejected_with_a_reason(data: bytes, nonce: in
         assert str(exc)
     else:
         assert pkt.originate == nonce and 1 <= pkt.stratum <= 15 and pkt.mode == 4
+
+
+def test_root_distance_hand_computed() -> None:
+    pkt = ntp.Packet(root_delay=1 << 16, root_dispersion=1 << 15, precision=-10)
+    # (0.2 + 1) / 2 + 0.5 + 2^-10 + 15e-6 * 0.3
+    assert ntp.root_distance(0.2, 0.3, pkt) == pytest.approx(0.6 + 0.5 + 2**-10 + 4.5e-6)

@@ -117,6 +117,25 @@ def offset_delay(t1: float, t2: float, t3: float, t4: float) -> tuple[float, flo
     return ((t2 - t1) + (t3 - t4)) / 2, (t4 - t1) - (t3 - t2)
 
 
+#: RFC 5905 PHI: how fast a clock's error may grow, 15 ppm
+PHI = 15e-6
+
+
+def root_distance(delay: float, round_trip: float, pkt: Packet) -> float:
+    """The bound on a sample's offset error (RFC 5905 root distance, lambda).
+
+    Half the path to the reference clock (our delay plus the server's root
+    delay) plus the server's root dispersion, its precision, and what the
+    clocks may drift during the round trip.
+    """
+    return (
+        (delay + short_to_seconds(pkt.root_delay)) / 2
+        + short_to_seconds(pkt.root_dispersion)
+        + 2.0**pkt.precision
+        + PHI * round_trip
+    )
+
+
 # --------------------------------------------------------------------------
 # packets
 

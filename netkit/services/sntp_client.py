@@ -34,6 +34,7 @@ class Sample:
     delay: float
     packet: ntp.Packet
     received: float  # local wall clock at receipt
+    round_trip: float  # monotonic seconds from send to receipt
 
 
 def _same_address(got: tuple[object, ...], want: tuple[object, ...]) -> bool:
@@ -131,7 +132,7 @@ class SntpClient:
                     f"the server says it held the request {t3 - t2:.6f} s, longer than the "
                     f"whole round trip ({elapsed:.6f} s): its timestamps are wrong"
                 )
-            return Sample(offset, delay, pkt, t4)
+            return Sample(offset, delay, pkt, t4, elapsed)
 
     def query(self, samples: int = 1, pause: float = 1.0) -> SntpTime:
         """Take *samples* samples, *pause* seconds apart; the lowest delay wins."""
@@ -171,7 +172,7 @@ class SntpClient:
             text=text,
             offset_seconds=best.offset,
             delay_seconds=best.delay,
-            root_distance=(best.delay + root_delay) / 2 + root_dispersion,
+            root_distance=ntp.root_distance(best.delay, best.round_trip, pkt),
             stratum=pkt.stratum,
             refid=ntp.refid_text(pkt.stratum, pkt.refid),
             leap=pkt.leap,
