@@ -440,3 +440,21 @@ def test_human_rendering_of_sntp_events() -> None:
     assert "kiss-o'-death RATE" in text and "org 00000000000000ff" in text
     assert "rec 00:00:01.000000 xmt 00:00:01.500000" in text
     assert "3 bytes not answered: too short (+4 more not shown)" in text
+
+
+def test_the_client_reads_timestamps_across_the_2036_era_boundary() -> None:
+    # the client's clock 100 s before 2036-02-07T06:28:16Z, the server's 100 s after
+    # it (seconds field already wrapped to 100): an offset of +200 s, not -136 years
+    start = time.time()
+    shift = ntp.ERA1_UNIX - 100 - start
+
+    def script(req: ntp.Packet, n: int) -> Reply:
+        after = ntp.to_ntp(time.time() + shift + 200)
+        assert after >> 32 < 200  # era 1: the seconds field wrapped
+        return [(answer(req, receive=after, transmit=after), 0, False)]
+
+    with fault_server(script) as port:
+        with SntpClient("127.0.0.1", port, timeout=5, clock=lambda: time.time() + shift) as c:
+            got = c.query()
+    assert got.offset_seconds == pytest.approx(200, abs=0.5)
+    assert got.text.startswith("2036-02-07 06:2")
