@@ -87,6 +87,17 @@ class Listening(Event):
     host: str
     port: int
     transport: str  # "tcp" or "udp"
+    #: upper-server: the concurrency mode and, in async mode, the event loop
+    #: that runs ("uvloop" or "asyncio"); left out of the JSON when None
+    mode: str | None = None
+    loop: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        for key in ("mode", "loop"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class AddressPacked(Event):
     host_order_integer: int | None
     host_byteorder: str
     read_as: str  # how the input was read, e.g. "dotted quad", "inet_aton: a.b (8.24 bits)"
+    # an IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291) names this IPv4 address
+    mapped_ipv4: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,35 @@ class PortPacked(Event):
     packed: str
     host_order_integer: int
     host_byteorder: str
+    input: str = ""  # the value as given (several values: which result is whose)
+
+
+@dataclass(frozen=True)
+class InvalidValue(Event):
+    """pack-ip --json with several values: one that could not be read (exit 2)."""
+
+    event: ClassVar[str] = "invalid"
+    input: str
+    error: str
+
+
+@dataclass(frozen=True)
+class NetworkInfo(Event):
+    """pack-ip ADDRESS/PREFIX: a network, its mask, broadcast and host range."""
+
+    event: ClassVar[str] = "network"
+    input: str
+    network: str  # canonical ADDRESS/PREFIX
+    family: int
+    prefix_length: int
+    netmask: str
+    hostmask: str
+    broadcast: str | None  # IPv4 only (IPv6 has none)
+    first_host: str
+    last_host: str
+    addresses: int
+    hosts: int
+    host_bits_set: bool  # the input named an address inside the network
 
 
 @dataclass(frozen=True)
@@ -148,6 +190,20 @@ class Resolved(Event):
     fqdn: str
     source: str  # "system resolver" or "dns 127.0.0.1:53"
     records: list[dict[str, Any]] = field(default_factory=list)
+    # with --server: what each query type got (answer, nodata, nxdomain,
+    # refused, servfail, ..., timeout, unreachable)
+    status: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unresolved(Event):
+    """resolve --json: a query that found nothing (also an ``Error:`` line, exit 1)."""
+
+    event: ClassVar[str] = "unresolved"
+    query: str
+    source: str  # "system resolver" or "dns 127.0.0.1:53"
+    error: str
+    status: dict[str, str] = field(default_factory=dict)  # with --server, per type
 
 
 @dataclass(frozen=True)
@@ -193,6 +249,11 @@ _LAZY: dict[str, str] = {
     "SntpServed": "netkit._events_sntp",
     "SntpDropped": "netkit._events_sntp",
     "TimeEncoded": "netkit._events_sntp",
+    "AnatomyExchange": "netkit._events_anatomy",
+    "AnatomyFrame": "netkit._events_anatomy",
+    "AnatomyNeighbours": "netkit._events_anatomy",
+    "AnatomySocket": "netkit._events_anatomy",
+    "AnatomySummary": "netkit._events_anatomy",
     "DemoSection": "netkit._events_demo",
     "DemoStep": "netkit._events_demo",
     "DemoClaim": "netkit._events_demo",

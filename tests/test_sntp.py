@@ -12,10 +12,10 @@ from contextlib import contextmanager
 import pytest
 
 from netkit._events_sntp import SntpDropped, SntpServed
+from netkit.clients.sntp import SntpClient, get_sntp
 from netkit.events import Recorder
 from netkit.net import NetError
 from netkit.protocols import ntp
-from netkit.services.sntp_client import SntpClient, get_sntp
 from netkit.services.sntp_server import SntpSettings
 from netkit.services.tcp_time import TimeServer
 from tests.helpers import SNTP_SERVE, Server, run

@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from netkit.clients.sntp import get_sntp
 from netkit.net import NetError
-from netkit.services.sntp_client import get_sntp
 from tests.helpers import SNTP_SERVE, Server, peer
 from tests.peer_process import PeerProcess, free_udp_port
 

@@ -19,6 +19,9 @@ CORPUS = [
     b"\x9b31m",  # raw C1 CSI (invalid UTF-8 on its own)
     "\u009b31m".encode(),  # C1 CSI in its UTF-8 form
     "a\u202eb\u2066c\u2069".encode(),  # bidi override and isolates
+    "pay\u00adpal".encode(),  # soft hyphen: invisible on most terminals
+    "ok\U000e0041\U000e0042\U000e007f".encode(),  # tag characters: hidden text
+    "\u2061\u2064\u206a\ufff9\U0001d173\U00013430".encode(),  # other format controls
     b"nul\x00byte",
     b"ok\nFAKE 12:00 admin login\r",
     b"\xff\xfe invalid",
@@ -30,7 +33,11 @@ BIDI = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E,
 
 
 def assert_inert(text: str) -> None:
-    bad = [c for c in text if c in FORBIDDEN or c in BIDI or unicodedata.category(c) == "Cs"]
+    bad = [
+        c
+        for c in text
+        if c in FORBIDDEN or c in BIDI or unicodedata.category(c) in ("Cs", "Cf", "Zl", "Zp")
+    ]
     assert bad == [], (text, bad)
 
 
@@ -75,3 +82,23 @@ def test_json_payload_gives_back_the_exact_bytes(data: bytes) -> None:
     assert payload_bytes(json.loads(line)) == data
     assert fields["text"] == decode(data)
     assert ("data_b64" in fields) == (data.decode("utf-8", "replace").encode() != data)
+
+
+def test_every_format_character_is_escaped() -> None:
+    """Every Cf character this Python knows (and the whole tag block) is
+    written as an escape, never passed raw to a terminal (issue 14 item 23)."""
+    cf = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(cf) > 150
+    tags = [chr(c) for c in range(0xE0000, 0xE0080)]
+    for ch in [*cf, *tags, "\u2028", "\u2029"]:
+        shown = escape(ch)
+        assert shown.startswith("\\") and ch not in shown, hex(ord(ch))
+        assert shown.isascii()
+
+
+def test_format_character_escapes() -> None:
+    assert escape("pay\u00adpal") == "pay\\xadpal"
+    assert escape("a\U000e0041b") == "a\\U000e0041b"
+    assert escape("\u2063") == "\\u2063"
+    # characters that are visible stay as they are
+    assert escape("é ü ✓ 中文 👍") == "é ü ✓ 中文 👍"

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from netkit.clients.tcp_time import get_time
 from netkit.events import Recorder
 from netkit.net import NetError
-from netkit.protocols import ntp, timecodes
+from netkit.protocols import ntp, timeproto
 from netkit.services.tcp_time import TimeServer
-from netkit.services.time_client import get_time
 from tests.helpers import Server, run
 
 
@@ -27,7 +27,7 @@ from tests.helpers import Server, run
 def test_whole_second_offsets_hold_the_true_interval(
     second: int, sent: float, received: float, offset: int, bound: int
 ) -> None:
-    got = timecodes.whole_second_offset(second, sent, received)
+    got = timeproto.whole_second_offset(second, sent, received)
     assert got == (offset, bound)
     low, high = second - received, second + 1 - sent
     assert offset - bound <= low and high <= offset + bound

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from netkit.cli._common import (
+    RATE,
+    BoundedFloat,
     client_options,
     endpoint,
     handle_failures,
@@ -15,12 +17,15 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
+from netkit.protocols.timeproto import PROTOCOLS
 
 if TYPE_CHECKING:
     from netkit.services.sntp_server import SntpSettings
 
 DEFAULT_PORT = 8888
-_PROTOCOL = click.Choice(["daytime", "time", "sntp"])
+# seconds between SNTP samples: zero allowed, at most a minute
+PAUSE = BoundedFloat(0.0, 60.0, low_open=False, name="seconds", unit="seconds")
+_PROTOCOL = click.Choice(list(PROTOCOLS))
 _PROTOCOL_HELP = (
     "daytime: a ctime line and CRLF (RFC 867); time: 4-byte seconds since 1900 (RFC 868); "
     "sntp: the 48-byte NTPv4 packet (RFC 4330 / 5905, always UDP)."
@@ -71,7 +76,7 @@ def tcp_time() -> None:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=RATE,
     default=None,
     metavar="N",
     help="sntp: answer at most N requests a second per source address; beyond it a "
@@ -159,7 +164,7 @@ def serve(
 )
 @click.option(
     "--pause",
-    type=click.FloatRange(0, 60),
+    type=PAUSE,
     default=1.0,
     show_default=True,
     metavar="SECONDS",
@@ -195,8 +200,8 @@ def get(
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
     if protocol == "sntp":
+        from netkit.clients.sntp import get_sntp
         from netkit.events import Notice
-        from netkit.services.sntp_client import get_sntp
 
         got = get_sntp(
             name,
@@ -209,7 +214,7 @@ def get(
         )
         out(got)
     else:
-        from netkit.services.time_client import get_time
+        from netkit.clients.tcp_time import get_time
 
         out(get_time(name, port, protocol=protocol, udp=udp, version=version, timeout=timeout))
     out.close()

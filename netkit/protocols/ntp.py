@@ -49,12 +49,6 @@ MAX_ROOT_DISTANCE = 1.5
 NTP_PORT = 123
 LOWEST_REPLY_PORT = 1024
 
-LEAP_TEXT = {
-    0: "no warning",
-    1: "last minute of the day has 61 seconds",
-    2: "last minute of the day has 59 seconds",
-    3: "unsynchronised",
-}
 MODE_TEXT = {
     0: "reserved",
     1: "symmetric active",

@@ -102,17 +102,3 @@ def encode(unix: float) -> dict[str, Any]:
             "wraps": iso(TIME_T32_MAX + 1),
         },
     }
-
-
-def whole_second_offset(server_second: int, sent: float, received: float) -> tuple[int, int]:
-    """The offset a whole-second protocol (RFC 867, RFC 868) can honestly claim: (offset, bound).
-
-    The server read its clock somewhere between *sent* and *received* (local
-    Unix times) and truncated it to *server_second*, so the true offset lies in
-    (server_second - received, server_second + 1 - sent).  Returned as whole
-    seconds: the offset and a bound such that offset +- bound holds that interval.
-    """
-    center = server_second + 0.5 - (sent + received) / 2
-    half = 0.5 + max(received - sent, 0.0) / 2
-    offset = round(center)
-    return offset, math.ceil(half + abs(center - offset) - 1e-9)

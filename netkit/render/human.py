@@ -18,7 +18,16 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.text import Text
 
-from netkit.events import AddressPacked, Event, Listening, Notice, PortPacked, Resolved, Summary
+from netkit.events import (
+    AddressPacked,
+    Event,
+    Listening,
+    NetworkInfo,
+    Notice,
+    PortPacked,
+    Resolved,
+    Summary,
+)
 from netkit.protocols.text import escape
 
 E = TypeVar("E", bound=Event)
@@ -42,6 +51,7 @@ _PLUGINS = (
     "netkit.render.stream",
     "netkit.render.sntp",
     "netkit.render.demo",
+    "netkit.render.anatomy",
 )
 
 
@@ -106,6 +116,18 @@ class HumanRenderer:
             line.append(part if isinstance(part, Text) else Text(part, style=style))
         self.err.print(line)
 
+    def prose(self, text: str, indent: int = 2) -> None:
+        """An explanation: wrapped at word boundaries to the console width, indented.
+
+        (Log lines stay one event a line; only results' explanations wrap.)
+        """
+        import textwrap
+
+        pad = " " * indent
+        width = max(self.out.width - 1, 20 + indent)  # the last column makes terminals wrap
+        for line in textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad):
+            self.out.print(Text(line, style="dim"))
+
     def status(self, message: str | Text, style: str = "") -> None:
         self.err.print(message if isinstance(message, Text) else Text(message, style=style))
 
@@ -133,6 +155,8 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
         Text.assemble(
             ("listening on ", ""),
             (f"{ev.transport} {host}:{ev.port}", "bold green"),
+            (f" with --mode {ev.mode}" if ev.mode else "", ""),
+            (f" on {ev.loop}" if ev.loop else "", ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )
@@ -192,6 +216,8 @@ def _address(r: HumanRenderer, ev: AddressPacked) -> None:
     unpack = "struct.unpack('!I', packed)[0]" if ev.family == 4 else "int.from_bytes(packed, 'big')"
     grid.add_row("integer", f"{ev.integer}", f"{width}-bit, network order: {unpack}")
     grid.add_row("hex", f"0x{ev.integer:0{nbytes * 2}x}", "")
+    if ev.mapped_ipv4 is not None:
+        grid.add_row("IPv4", ev.mapped_ipv4, "IPv4-mapped IPv6 address (::ffff:0:0/96, RFC 4291)")
     if ev.host_order_integer is not None:
         grid.add_row(
             "host order",
@@ -211,7 +237,12 @@ def _address(r: HumanRenderer, ev: AddressPacked) -> None:
                 "Network byte order is big-endian, like this machine: htonl()/ntohl() change "
                 "nothing here."
             )
-        r.out.print(Text(note, style="dim"))
+        r.prose(note)
+    elif ev.mapped_ipv4 is not None:
+        r.prose(
+            f"This IPv6 address names the IPv4 address {ev.mapped_ipv4}: a dual-stack "
+            "socket shows IPv4 peers this way, and connecting to it reaches the IPv4 host."
+        )
 
 
 @handles(PortPacked)
@@ -226,13 +257,42 @@ def _port(r: HumanRenderer, ev: PortPacked) -> None:
     )
     grid.print(r.out)
     if ev.host_byteorder == "little":
-        r.out.print(
-            Text(
-                "htons() swaps the two bytes on this little-endian machine; ntohs() swaps "
-                "them back. Forgetting one of them turns the port into the last number.",
-                style="dim",
-            )
+        r.prose(
+            "htons() swaps the two bytes on this little-endian machine; ntohs() swaps "
+            "them back. Forgetting one of them turns the port into the last number."
         )
+
+
+@handles(NetworkInfo)
+def _network(r: HumanRenderer, ev: NetworkInfo) -> None:
+    r.out.print(
+        Text.assemble(
+            (ev.network, "bold"),
+            (f"  IPv{ev.family} network, /{ev.prefix_length}", "dim"),
+        )
+    )
+    grid = _grid()
+    grid.add_row("netmask", ev.netmask, f"{ev.prefix_length} one bits, then zeros")
+    grid.add_row("hostmask", ev.hostmask, "the host part (wildcard mask)")
+    if ev.broadcast is not None:
+        grid.add_row("broadcast", ev.broadcast, "every host bit set")
+    hosts = "host" if ev.hosts == 1 else "hosts"
+    grid.add_row("hosts", f"{ev.first_host} - {ev.last_host}", f"{ev.hosts:,} {hosts}")
+    grid.add_row("addresses", f"{ev.addresses:,}", "")
+    grid.print(r.out)
+    notes = []
+    if ev.host_bits_set:
+        notes.append(f"{ev.input} names an address inside the network {ev.network}.")
+    if ev.family == 4 and ev.prefix_length == 31:
+        notes.append("A /31 is a point-to-point link (RFC 3021): both addresses are hosts.")
+    elif ev.family == 4 and ev.prefix_length < 31:
+        notes.append("The first (network) and last (broadcast) addresses are not hosts.")
+    elif ev.family == 6 and ev.prefix_length < 127:
+        notes.append(
+            "The first address is the Subnet-Router anycast address; IPv6 has no broadcast."
+        )
+    if notes:
+        r.prose(" ".join(notes))
 
 
 @handles(Resolved)
@@ -241,13 +301,28 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
     grid.add_row("query", escape(ev.query), f"{ev.kind} lookup via {ev.source}")
     grid.add_row("canonical", escape(ev.canonical) or "-", "")
     grid.add_row("aliases", ", ".join(escape(a) for a in ev.aliases) or "-", "")
-    if ev.kind == "forward" or ev.ipv4 or ev.ipv6:
-        grid.add_row("IPv4", ", ".join(escape(a) for a in ev.ipv4) or "-", "")
-        grid.add_row("IPv6", ", ".join(escape(a) for a in ev.ipv6) or "-", "")
+    from netkit.protocols.dnsstatus import describe_status
+
+    def got(rtype: str) -> str:
+        # with --server: say what a query type got when it was not an answer
+        status = ev.status.get(rtype)
+        return "" if status in (None, "answer") else f"{rtype}: {describe_status(status)}"
+
+    asked_addresses = not ev.status or bool({"A", "AAAA"} & ev.status.keys())
+    if asked_addresses and (ev.kind == "forward" or ev.ipv4 or ev.ipv6):
+        grid.add_row("IPv4", ", ".join(escape(a) for a in ev.ipv4) or "-", got("A"))
+        grid.add_row("IPv6", ", ".join(escape(a) for a in ev.ipv6) or "-", got("AAAA"))
+    for rtype in ev.status:
+        if rtype not in ("A", "AAAA") and got(rtype):
+            grid.add_row(rtype, "-", got(rtype))
     for rec in ev.records:
-        if rec.get("type") in ("A", "AAAA", "CNAME"):
+        kind = str(rec.get("type"))
+        if kind in ("A", "AAAA"):
             continue
-        grid.add_row(str(rec.get("type")), escape(str(rec.get("value"))), f"ttl {rec.get('ttl')}")
+        value = escape(str(rec.get("value")))
+        if kind == "CNAME":  # the alias and where it points
+            value = f"{escape(str(rec.get('name')))} -> {value}"
+        grid.add_row(kind, value, f"ttl {rec.get('ttl')}")
     if ev.fqdn:
         grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
     grid.print(r.out)

@@ -7,12 +7,16 @@ import time
 from rich.text import Text
 
 from netkit._events_sntp import SntpDropped, SntpServed, SntpTime, TimeEncoded
-from netkit.protocols.ntp import LEAP_TEXT
 from netkit.protocols.text import escape
 from netkit.render.human import HumanRenderer, _grid, handles
 
-#: at most one line a second for dropped datagrams (a flood must not flood the log)
-_DROP_INTERVAL = 1.0
+#: what the leap indicator says (RFC 5905)
+LEAP_TEXT = {
+    0: "no warning",
+    1: "last minute of the day has 61 seconds",
+    2: "last minute of the day has 59 seconds",
+    3: "unsynchronised",
+}
 
 
 def _stamp(unix: float | None) -> str:
