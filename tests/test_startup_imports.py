@@ -60,7 +60,8 @@ ALLOWED = {
     | {"netkit.net", "netkit.cli.creosote", "netkit.clients", "netkit.clients.creosote"}
     | {"netkit.protocols.creosote"},
     "resolve localhost": COMMON
-    | {"netkit.net", "netkit.cli.resolve", "netkit.services", "netkit.services.resolve"},
+    | {"netkit.net", "netkit.cli.resolve", "netkit.services", "netkit.services.resolve"}
+    | {"netkit.protocols.dnsstatus"},
     "pack-ip 10.0.0.1": COMMON | {"netkit.cli.pack_ip", "netkit.protocols.ipaddr"},
 }
 #: server code a client must never load (netkit.services.modes is only the --mode table)

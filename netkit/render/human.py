@@ -51,7 +51,6 @@ _PLUGINS = (
     "netkit.render.stream",
     "netkit.render.sntp",
     "netkit.render.demo",
-    "netkit.render.anatomy",
 )
 
 
