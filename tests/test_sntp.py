@@ -393,6 +393,7 @@ def test_human_rendering_of_sntp_events() -> None:
 
     from rich.console import Console
 
+    import netkit.render.sntp  # noqa: F401  (the handlers, as the tcp-time commands load them)
     from netkit._events_sntp import SntpTime
     from netkit.render.human import HumanRenderer
 

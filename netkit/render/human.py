@@ -49,7 +49,6 @@ def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Han
 _PLUGINS = (
     "netkit.render.dgram",
     "netkit.render.stream",
-    "netkit.render.sntp",
     "netkit.render.demo",
 )
 
