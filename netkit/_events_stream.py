@@ -33,6 +33,8 @@ class TimeReceived(Event):
     transport: str
     zone: str  # how the text was read: "UTC", "no zone given: read as local time", ...
     rfc868: int | None = None
+    # the offset counts whole seconds: the true offset is within offset +- this
+    offset_bound_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,47 @@ class Demo:
             )
 
     # -- 3 -------------------------------------------------------------------------------
+    def _sntp(self) -> float | None:
+        """SNTP on the same clock: refused while the server is honest, read when it claims."""
+        from netkit.clients.sntp import get_sntp
+        from netkit.protocols.ntp import parse_refid
+        from netkit.services.sntp_server import SntpSettings
+        from netkit.services.tcp_time import TimeServer
+
+        with TimeServer(Recorder(), port=0, protocol="sntp") as server:
+            host, port = server.address
+            try:
+                get_sntp(host, port, timeout=2.0)
+                refused = ""
+            except net.NetError as exc:
+                refused = str(exc)
+        self.step(
+            "client",
+            f"netkit tcp-time get --protocol sntp --port {port} against the default server: "
+            f"refused ({refused.split(': ', 1)[-1]})",
+            protocol="sntp",
+            refused=refused,
+        )
+        settings = SntpSettings(stratum=2, refid=parse_refid("LOCL"))
+        with TimeServer(Recorder(), port=0, protocol="sntp", sntp=settings) as server:
+            host, port = server.address
+            got = get_sntp(host, port, timeout=2.0)
+        self.step(
+            "client",
+            f"netkit tcp-time get --protocol sntp --port {port} against serve --stratum 2 "
+            f"--refid LOCL: {got.text}, offset {got.offset_seconds:+.6f} "
+            f"± {got.root_distance:.6f} s -> unix {got.unix:.6f}",
+            protocol="sntp",
+            unix=got.unix,
+            stratum=got.stratum,
+            offset_seconds=got.offset_seconds,
+        )
+        self.claim(
+            "an SNTP server that says it is unsynchronised (stratum 16) is refused",
+            "stratum 16" in refused,
+        )
+        return got.unix
+
     def tcp(self) -> None:
         from netkit.clients.tcp_time import get_time
         from netkit.clients.upper import LineClient
@@ -227,13 +268,19 @@ class Demo:
                     text=got.text,
                     zone=got.zone,
                 )
+        sntp_unix = self._sntp()
         daytime, rfc868 = results["daytime"].unix, results["time"].unix
         self.claim(
-            "daytime (RFC 867 text, like time.ctime()) and time (RFC 868 binary) tell the "
-            "same time",
-            daytime is not None and rfc868 is not None and abs(daytime - rfc868) <= 2,
+            "daytime (RFC 867 text, like time.ctime()), time (RFC 868 binary) and sntp "
+            "(NTP timestamps) tell the same instant",
+            daytime is not None
+            and rfc868 is not None
+            and sntp_unix is not None
+            and abs(daytime - rfc868) <= 2
+            and abs(sntp_unix - rfc868) <= 2,
             daytime_unix=daytime,
             rfc868_unix=rfc868,
+            sntp_unix=sntp_unix,
         )
         log = Recorder()
         with UpperServer(log, port=0, mode="thread") as server:

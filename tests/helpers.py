@@ -28,7 +28,14 @@ PEER_PACKAGES = {
     "dnsmasq": "dnsmasq-base",
     "tshark": "tshark",
     "rsyslogd": "rsyslog",
+    "chronyd": "chrony",
+    "ntpdig": "ntpsec-ntpdig",
+    "unshare": "util-linux",
 }
+
+
+#: netkit's SNTP server on port 0 with JSON events (append --stratum, --rate, ...)
+SNTP_SERVE = ("tcp-time", "serve", "--protocol", "sntp", "--port", "0", "--json")
 
 
 def peer(name: str) -> str:

@@ -57,7 +57,7 @@ def test_completes_subcommands() -> None:
 
 def test_completes_choice_values_of_server_options() -> None:
     assert complete("netkit upper-server serve --mode ") == ["sync", "thread", "fork", "async"]
-    assert complete("netkit tcp-time get --protocol ") == ["daytime", "time"]
+    assert complete("netkit tcp-time get --protocol ") == ["daytime", "time", "sntp"]
 
 
 def test_completes_options_and_choices() -> None:

@@ -117,6 +117,14 @@ def test_aborted_client_is_logged_and_server_keeps_serving(demo_run: dict[str, A
     assert abort["holds"] and abort["evidence"]["reason"] == "eof"
 
 
+def test_daytime_time_and_sntp_tell_the_same_instant(demo_run: dict[str, Any]) -> None:
+    same = next(c for c in claims(demo_run, "3") if "same instant" in c["claim"])
+    assert same["holds"] and "sntp" in same["claim"]
+    assert abs(same["evidence"]["sntp_unix"] - same["evidence"]["rfc868_unix"]) <= 2
+    refused = next(c for c in claims(demo_run, "3") if "unsynchronised" in c["claim"])
+    assert refused["holds"]
+
+
 def test_mode_comparison_table(demo_run: dict[str, Any]) -> None:
     table = next(e for e in demo_run["events"] if e["event"] == "table")
     assert table["columns"] == ["mode", "connections", "requests", "requests/s"]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from netkit.clients.tcp_time import get_time
 from netkit.events import Listening, Summary, TimeSent
 from netkit.net import NetError
 from netkit.protocols import timeproto
-from netkit.services.tcp_time import TimeServer, get_time
+from netkit.services.tcp_time import TimeServer
 from tests.helpers import Server, peer, run
 from tests.stream_util import (
     Events,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.helpers import Server, peer, read_line, run
+from tests.helpers import SNTP_SERVE, Server, peer, read_line, run
 
 
 class Capture:
@@ -93,3 +93,20 @@ def test_udp_echo_request_and_upper_cased_reply_on_the_wire() -> None:
     back = bytes.fromhex(reply["echo_echo_data"].replace(":", ""))
     assert sent == b"hello, wire"
     assert back == b"HELLO, WIRE" and len(back) == len(sent)
+
+
+def test_sntp_request_and_reply_as_wireshark_decodes_them() -> None:
+    with Server(*SNTP_SERVE, "--stratum", "2", "--refid", "LOCL") as srv:
+        port = srv.port
+        with capture(f"udp port {port}", f"udp.port=={port},ntp", "ntp") as cap:
+            got = run("tcp-time", "get", "--protocol", "sntp", "--port", str(port), "--json")
+            assert got.returncode == 0, got.stderr
+            request, reply = (p["ntp"] for p in cap.packets(2))
+        srv.stop()
+    print(json.dumps(request), json.dumps(reply))
+    assert int(request["ntp_ntp_flags_mode"]) == 3 and int(request["ntp_ntp_flags_vn"]) == 4
+    assert int(reply["ntp_ntp_flags_mode"]) == 4 and int(reply["ntp_ntp_stratum"]) == 2
+    assert int(reply["ntp_ntp_flags_li"]) == 0
+    # the reply echoes the request's transmit timestamp (netkit's nonce) as its originate
+    assert reply["ntp_ntp_org"] == request["ntp_ntp_xmt"]
+    assert json.loads(got.stdout)["stratum"] == 2

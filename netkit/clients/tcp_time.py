@@ -1,4 +1,10 @@
-"""tcp-time get: a daytime (RFC 867) or time (RFC 868) client over TCP or UDP."""
+"""tcp-time get: a daytime (RFC 867) or time (RFC 868) client over TCP or UDP.
+
+Both protocols count whole seconds and the server reads its clock at some
+moment of the round trip, so the offset from the local clock is whole
+seconds with the bound that allows.  A reply of the other protocol is
+named, not misread (:mod:`netkit.protocols.timeproto`).
+"""
 
 from __future__ import annotations
 
@@ -50,7 +56,8 @@ def get_time(
     what = f"{protocol} from {where}"
     proto = timeproto.PROTOCOLS[protocol]
     limit = proto.max_reply
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     if udp:
         ep = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)[0]
         with socket.socket(ep.family, socket.SOCK_DGRAM) as sock:
@@ -74,10 +81,12 @@ def get_time(
                 data = _read_all(sock, limit, deadline, what)
             except OSError as exc:
                 raise net.NetError(net.describe_error(exc, what)) from None
-    local = clock()
+    received = clock()
+    sent = received - (time.monotonic() - start)  # when we asked, by the monotonic clock
     transport = "udp" if udp else "tcp"
+    what = f"{protocol} from {where}"
     try:
-        reading = proto.read(data, local)
+        reading = proto.read(data, sent, received)
     except ValueError as exc:
         raise net.NetError(f"{what}: {exc}") from None
     return TimeReceived(
@@ -89,4 +98,5 @@ def get_time(
         transport=transport,
         zone=reading.zone,
         rfc868=reading.rfc868,
+        offset_bound_seconds=reading.offset_bound_seconds,
     )

@@ -98,14 +98,38 @@ def parse_daytime(text: str) -> tuple[int | None, str]:
 # the protocols tcp-time speaks: one object each, named in PROTOCOLS
 
 
+def whole_second_offset(server_second: int, sent: float, received: float) -> tuple[int, int]:
+    """The offset a whole-second protocol (RFC 867, RFC 868) can honestly claim: (offset, bound).
+
+    The server read its clock somewhere between *sent* and *received* (local
+    Unix times) and truncated it to *server_second*, so the true offset lies in
+    (server_second - received, server_second + 1 - sent).  Returned as whole
+    seconds: the offset and a bound such that offset +- bound holds that interval.
+    """
+    center = server_second + 0.5 - (sent + received) / 2
+    half = 0.5 + max(received - sent, 0.0) / 2
+    offset = round(center)
+    return offset, math.ceil(half + abs(center - offset) - 1e-9)
+
+
+def _is_text(data: bytes) -> bool:
+    """Printable UTF-8 with at most a line ending: what a daytime server sends."""
+    try:
+        body = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return False
+    return bool(body) and all(ch.isprintable() or ch == "\t" for ch in body)
+
+
 class Reading(NamedTuple):
     """What a client read from a time server's reply."""
 
     unix: int | None  # None: a daytime text in no form known here
     text: str
-    offset_seconds: float | None  # server minus local clock
+    offset_seconds: int | None  # server minus local clock, whole seconds
     zone: str
     rfc868: int | None = None
+    offset_bound_seconds: int | None = None  # the true offset is within offset +- this
 
 
 class TimeProtocol:
@@ -113,13 +137,18 @@ class TimeProtocol:
 
     Override :meth:`encode` (the reply of a second), :meth:`shown` (that
     reply as the log shows it) and :meth:`read` (a client's reading of a
-    reply; ValueError with the reason when it is no such reply).
-    ``max_reply`` bounds what a client reads.  A new protocol is one
-    subclass and one entry in :data:`PROTOCOLS`.
+    reply, asked at local time *sent* and answered at *received*; ValueError
+    with the reason when it is no such reply).  ``max_reply`` bounds what a
+    client reads.  A new protocol is one subclass and one entry in
+    :data:`PROTOCOLS`.  ``per_request`` protocols (SNTP) answer each request
+    from what it holds, not with the reply of the second: the server hands
+    their datagrams to the protocol's own responder instead.
     """
 
     name = ""
     max_reply = 0
+    udp_only = False
+    per_request = False
 
     def encode(self, unix_second: int) -> bytes:
         raise NotImplementedError
@@ -127,7 +156,7 @@ class TimeProtocol:
     def shown(self, payload: bytes) -> str:
         raise NotImplementedError
 
-    def read(self, data: bytes, local: float) -> Reading:
+    def read(self, data: bytes, sent: float, received: float) -> Reading:
         raise NotImplementedError
 
 
@@ -143,24 +172,33 @@ class Daytime(TimeProtocol):
     def shown(self, payload: bytes) -> str:
         return payload.decode("ascii").rstrip("\r\n")
 
-    def read(self, data: bytes, local: float) -> Reading:
+    def read(self, data: bytes, sent: float, received: float) -> Reading:
         if not data:
             raise ValueError("empty reply")
         if len(data) > self.max_reply:
             raise ValueError(f"oversized reply (more than {self.max_reply} bytes): not a daytime")
-        from netkit.protocols.text import decode
+        if not _is_text(data):
+            from netkit.protocols.text import escape
 
-        text = decode(data).rstrip("\r\n")
+            hint = ": this looks like RFC 868: try --protocol time" if len(data) == 4 else ""
+            shown = data[:16].hex(" ") + (" ..." if len(data) > 16 else "")
+            raise ValueError(
+                f"{len(data)} bytes that are not text ({shown}: '{escape(data)}'){hint}"
+            )
+        text = data.decode("utf-8").rstrip("\r\n")
         unix, zone = parse_daytime(text)
-        offset = None if unix is None else round(unix - local, 3)
-        return Reading(unix, text, offset, zone)
+        if unix is None:
+            return Reading(None, text, None, zone)
+        offset, bound = whole_second_offset(unix, sent, received)
+        return Reading(unix, text, offset, zone, offset_bound_seconds=bound)
 
 
 class Time(TimeProtocol):
     """RFC 868: 4 bytes, seconds since 1900, read in the era nearest the local clock."""
 
     name = "time"
-    max_reply = RFC868_SIZE
+    # read as much as a daytime text: a text reply is then recognised as one
+    max_reply = MAX_DAYTIME
 
     def encode(self, unix_second: int) -> bytes:
         return pack_rfc868(unix_second)
@@ -168,15 +206,38 @@ class Time(TimeProtocol):
     def shown(self, payload: bytes) -> str:
         return str(int.from_bytes(payload, "big"))
 
-    def read(self, data: bytes, local: float) -> Reading:
+    def read(self, data: bytes, sent: float, received: float) -> Reading:
+        if len(data) != RFC868_SIZE and _is_text(data):
+            from netkit.protocols.text import escape
+
+            raise ValueError(
+                f"{len(data)} bytes of text '{escape(data)}': "
+                "this looks like RFC 867 daytime: try --protocol daytime"
+            )
         value = unpack_rfc868(data)
-        unix = from_rfc868(value, local)
+        unix = from_rfc868(value, received)
         text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
-        return Reading(unix, text, round(unix - local, 3), "UTC", value)
+        offset, bound = whole_second_offset(unix, sent, received)
+        return Reading(unix, text, offset, "UTC", value, bound)
+
+
+class Sntp(TimeProtocol):
+    """SNTP (RFC 4330, the NTPv4 packet of RFC 5905): UDP only, one reply per request.
+
+    Its packets, checks and responder are in :mod:`netkit.protocols.ntp`; the
+    client is :mod:`netkit.clients.sntp`.  There is no reply of the second
+    (the reply echoes the request's transmit timestamp), so :meth:`encode`
+    and :meth:`read` are not used.
+    """
+
+    name = "sntp"
+    max_reply = 48
+    udp_only = True
+    per_request = True
 
 
 #: the protocols by name: ``--protocol`` choices come from here
-PROTOCOLS: dict[str, TimeProtocol] = {p.name: p for p in (Daytime(), Time())}
+PROTOCOLS: dict[str, TimeProtocol] = {p.name: p for p in (Daytime(), Time(), Sntp())}
 
 
 class SecondCache:

@@ -119,7 +119,10 @@ def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
         note = f"daytime from {ev.server} ({ev.transport}); {ev.zone}"
     if ev.offset_seconds is not None:
         sign = "+" if ev.offset_seconds >= 0 else "-"
-        note += f"; offset {sign}{abs(ev.offset_seconds):g} s from the local clock"
+        note += f"; offset {sign}{abs(ev.offset_seconds):g} s"
+        if ev.offset_bound_seconds is not None:
+            note += f" ± {ev.offset_bound_seconds} s (whole seconds)"
+        note += " from the local clock"
     r.err.print(Text(escape(note), style="dim"))
 
 

@@ -1,9 +1,10 @@
-"""tcp-time: RFC 867 daytime and RFC 868 time, served over TCP or UDP, and a client.
+"""tcp-time: RFC 867 daytime and RFC 868 time over TCP or UDP, and SNTP over UDP.
 
 The server answers on accept (TCP: send, close) or per datagram (UDP: the
 empty one included, as ``rdate -u`` sends), one loop in one thread: the
 reply of a given second is built once, so a connection costs an accept,
-a send and a close.
+a send and a close.  SNTP answers each request from what it holds
+(:mod:`netkit.services.sntp_server`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from netkit import net
 from netkit.clients.tcp_time import get_time as get_time  # tests import it from here
@@ -19,6 +21,9 @@ from netkit.events import Listening, Notice, Sink, TimeSent
 from netkit.protocols import timeproto
 from netkit.services.core import Server
 from netkit.services.loops import Acceptor, DatagramReader, Loop
+
+if TYPE_CHECKING:
+    from netkit.services.sntp_server import SntpHandler, SntpSettings
 
 
 class TimeServer(Server):
@@ -38,10 +43,22 @@ class TimeServer(Server):
         count: int | None = None,
         quiet: bool = False,
         clock: Callable[[], float] = time.time,
+        sntp: SntpSettings | None = None,
     ) -> None:
         if protocol not in timeproto.PROTOCOLS:
             raise ValueError(f"protocol must be one of {tuple(timeproto.PROTOCOLS)}")
+        proto = timeproto.PROTOCOLS[protocol]
+        if sntp is not None and protocol != "sntp":
+            raise ValueError("SNTP settings go with protocol 'sntp'")
         super().__init__(sink, count=count)
+        udp = udp or proto.udp_only
+        self._per_request: SntpHandler | None = None
+        if proto.per_request:
+            from netkit.services.sntp_server import SntpHandler, SntpSettings
+
+            self._per_request = SntpHandler(
+                sntp or SntpSettings(), emit=self.emit, bump=self.bump, clock=clock, quiet=quiet
+            )
         self.host = host
         self.port = port
         self.version = version
@@ -71,9 +88,8 @@ class TimeServer(Server):
         loop = Loop(self)
         try:
             if self.udp:
-                reader = DatagramReader(
-                    loop, self._sock, self._datagram, on_send_error=self._send_error
-                )
+                handle = self._datagram if self._per_request is None else self._request
+                reader = DatagramReader(loop, self._sock, handle, on_send_error=self._send_error)
                 try:
                     loop.run()
                 finally:
@@ -104,6 +120,14 @@ class TimeServer(Server):
         sec, payload = self.reply.at(self.clock())
         self._sent(addr, sec, payload)
         return payload
+
+    def _request(self, data: memoryview, addr: tuple[object, ...]) -> bytes | None:
+        # a per-request protocol (SNTP): its responder decides, from the request
+        assert self._per_request is not None
+        reply = self._per_request.datagram(bytes(data), addr, self.clock())
+        if reply is not None:
+            self.handled()
+        return reply
 
     def _send_error(self, exc: OSError) -> None:
         if exc.errno != errno.EAGAIN:
