@@ -15,7 +15,9 @@ import re
 import pytest
 from rich.console import Console
 
-from netkit.events import Datagram, Event, IncompleteMessage, Message, Reply
+from netkit.events import Event
+from netkit.events.creosote import IncompleteMessage, Message
+from netkit.events.udp_echo import Datagram, Reply
 from netkit.protocols import syslog
 from netkit.protocols.text import payload_bytes
 from netkit.render.human import HumanRenderer

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from netkit.events import IncompleteMessage, Listening, Message
+from netkit.events import Listening
+from netkit.events.creosote import IncompleteMessage, Message
 from netkit.net import NetError
 from netkit.protocols import creosote
 from netkit.services.creosote import CreosoteListener, spew

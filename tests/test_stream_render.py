@@ -6,7 +6,9 @@ import io
 
 from rich.console import Console
 
-from netkit.events import Connected, Disconnected, LineEvent, LineReply, Summary, TimeReceived
+from netkit.events import Summary
+from netkit.events.tcp_time import TimeReceived
+from netkit.events.upper_server import Connected, Disconnected, LineEvent, LineReply
 from netkit.render.human import HumanRenderer
 
 

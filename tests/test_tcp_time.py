@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from netkit.events import Listening, Summary, TimeSent
+from netkit.events import Listening, Summary
+from netkit.events.tcp_time import TimeSent
 from netkit.net import NetError
 from netkit.protocols import timeproto
 from netkit.services.tcp_time import TimeServer, get_time

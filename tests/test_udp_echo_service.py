@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from netkit.events import Datagram, Listening, Notice, Reply
+from netkit.events import Listening, Notice
+from netkit.events.udp_echo import Datagram, Reply
 from netkit.net import NetError
 from netkit.services.udp_echo import UdpEchoServer, read_lines, send_messages
 from tests.sink import Collector

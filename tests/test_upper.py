@@ -10,13 +10,12 @@ import threading
 
 import pytest
 
-from netkit.events import (
+from netkit.events import Listening, Notice
+from netkit.events.upper_server import (
     ClientWaiting,
     Connected,
     Disconnected,
     LineEvent,
-    Listening,
-    Notice,
     Rejected,
     UpperDatagram,
 )

@@ -41,7 +41,7 @@ def pack_ip(
       netkit pack-ip --inet-aton 127.1
       netkit pack-ip --short 8080
     """
-    from netkit.events import AddressPacked, PortPacked
+    from netkit.events.pack_ip import AddressPacked, PortPacked
     from netkit.protocols import ipaddr
 
     out = renderer(json_output, no_color)

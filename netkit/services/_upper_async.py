@@ -55,7 +55,7 @@ def make_protocol(
                 transport.close()
                 server.bump("rejected")
                 if not server.quiet:
-                    from netkit.events import Rejected
+                    from netkit.events.upper_server import Rejected
 
                     server.emit(Rejected(peer, f"max clients ({max_clients}) reached"))
                 return

@@ -20,7 +20,8 @@ import threading
 import time
 from datetime import datetime
 
-from netkit.events import IncompleteMessage, Listening, Message, Notice, Sink, Spewed
+from netkit.events import Listening, Notice, Sink
+from netkit.events.creosote import IncompleteMessage, Message, Spewed
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 
 from netkit import net
-from netkit.events import Listening, Notice, Sink, TimeReceived, TimeSent
+from netkit.events import Listening, Notice, Sink
+from netkit.events.tcp_time import TimeReceived, TimeSent
 from netkit.protocols import timeproto
 from netkit.services.stream import (
     ACCEPT_BATCH,

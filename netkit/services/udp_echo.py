@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from netkit.events import Datagram, Listening, Notice, Reply, Sink
+from netkit.events import Listening, Notice, Sink
+from netkit.events.udp_echo import Datagram, Reply
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,

@@ -30,15 +30,13 @@ from collections.abc import Callable
 from typing import Any
 
 from netkit import net
-from netkit.events import (
+from netkit.events import Listening, Notice, Sink
+from netkit.events.upper_server import (
     ClientWaiting,
     Connected,
     Disconnected,
     LineEvent,
-    Listening,
-    Notice,
     Rejected,
-    Sink,
     UpperDatagram,
 )
 from netkit.protocols import lines as framing

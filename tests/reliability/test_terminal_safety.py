@@ -29,15 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netkit.events import (
-    Datagram,
-    Event,
-    IncompleteMessage,
-    Message,
-    Notice,
-    Reply,
-    Resolved,
-)
+from netkit.events import Event, Notice
+from netkit.events.creosote import IncompleteMessage, Message
+from netkit.events.resolve import Resolved
+from netkit.events.udp_echo import Datagram, Reply
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
 from netkit.render.human import HumanRenderer

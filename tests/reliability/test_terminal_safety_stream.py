@@ -174,7 +174,8 @@ def test_random_bytes_through_stream_renderers_stay_inert(data: bytes) -> None:
     daytime text through the human stream renderers: inert, one line each."""
     from rich.console import Console
 
-    from netkit.events import LineEvent, LineReply, TimeReceived, UpperDatagram
+    from netkit.events.tcp_time import TimeReceived
+    from netkit.events.upper_server import LineEvent, LineReply, UpperDatagram
     from netkit.protocols.text import decode
     from netkit.render.human import HumanRenderer
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from netkit.events import Event, Recorder, Reply
+from netkit.events import Event, Recorder
+from netkit.events.udp_echo import Reply
 from netkit.net import NetError
 from netkit.protocols import echo
 from netkit.services.udp_echo import UdpEchoServer, send_messages

@@ -1,11 +1,11 @@
-"""Events of netkit demo (see :mod:`netkit.events`, which re-exports them)."""
+"""Events of netkit demo."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from netkit.events import Event
+from netkit.events.base import Event
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Human output for the datagram services: udp-echo and creosote.
+"""Human output for creosote: one line per message, syslog fields picked out.
 
 Every payload goes through :func:`escape` into a ``Text`` object: no markup
 parsing, no terminal sequence from the network ever reaches the terminal.
@@ -8,30 +8,12 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from netkit.events import Datagram, IncompleteMessage, Message, Reply, Spewed
+from netkit.events.creosote import IncompleteMessage, Message, Spewed
 from netkit.protocols import syslog
-from netkit.protocols.text import escape, truncate
-from netkit.render.human import HumanRenderer, handles
+from netkit.protocols.text import escape
+from netkit.render.human import Handlers, HumanRenderer
 
-_LOG_PAYLOAD = 400  # characters of payload in a udp-echo serve log line
-
-
-@handles(Datagram)
-def _datagram(r: HumanRenderer, ev: Datagram) -> None:
-    parts: list[str | Text] = [
-        Text(ev.peer, style="cyan"),
-        Text(f" {ev.size} B ", style="dim"),
-        Text(truncate(escape(ev.data), _LOG_PAYLOAD)),
-    ]
-    if ev.dropped:
-        more = f" (+{ev.unlogged_drops} more not logged)" if ev.unlogged_drops else ""
-        parts.append(Text(f"  not answered: {ev.dropped.replace('_', ' ')}{more}", style="yellow"))
-    r.log(*parts)
-
-
-@handles(Reply)
-def _reply(r: HumanRenderer, ev: Reply) -> None:
-    r.out.print(Text(escape(ev.data)))
+HANDLERS = Handlers()
 
 
 def _clock(iso: str) -> str:
@@ -39,7 +21,7 @@ def _clock(iso: str) -> str:
     return iso[11:19] if len(iso) >= 19 else iso
 
 
-@handles(Message)
+@HANDLERS.on(Message)
 def _message(r: HumanRenderer, ev: Message) -> None:
     line = Text()
     line.append(_clock(ev.time) + " ", style="dim")
@@ -64,7 +46,7 @@ def _message(r: HumanRenderer, ev: Message) -> None:
     r.out.print(line)
 
 
-@handles(IncompleteMessage)
+@HANDLERS.on(IncompleteMessage)
 def _incomplete(r: HumanRenderer, ev: IncompleteMessage) -> None:
     line = Text()
     line.append(_clock(ev.time) + " ", style="dim")
@@ -78,7 +60,7 @@ def _incomplete(r: HumanRenderer, ev: IncompleteMessage) -> None:
     r.out.print(line)
 
 
-@handles(Spewed)
+@HANDLERS.on(Spewed)
 def _spewed(r: HumanRenderer, ev: Spewed) -> None:
     what = "chunk" if ev.chunks == 1 else "chunks"
     r.status(

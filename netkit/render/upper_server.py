@@ -1,4 +1,4 @@
-"""Human output for the stream services: tcp-time and upper-server.
+"""Human output for upper-server: a log line per connection and line, a live summary.
 
 Every byte that came from the network goes through ``escape()`` into a
 ``Text`` object: nothing here parses markup or lets a terminal escape out.
@@ -12,21 +12,19 @@ import time
 from rich.live import Live
 from rich.text import Text
 
-from netkit.events import (
+from netkit.events.upper_server import (
     ClientWaiting,
     Connected,
     Disconnected,
     LineEvent,
     LineReply,
     Rejected,
-    Summary,
-    TimeReceived,
-    TimeSent,
     UpperDatagram,
 )
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import _HANDLERS, HumanRenderer, handles
+from netkit.render.human import Handlers, HumanRenderer
 
+HANDLERS = Handlers()
 SHOW = 120  # characters of a line shown in the log
 
 
@@ -76,54 +74,16 @@ class LiveSummary:
 def _live(r: HumanRenderer) -> LiveSummary | None:
     if r.quiet or not r.err.is_terminal:
         return None
-    live: LiveSummary | None = getattr(r, "_stream_live", None)
-    if live is None:
-        live = LiveSummary(r)
-        r._stream_live = live  # type: ignore[attr-defined]
-    return live
-
-
-_plain_summary = _HANDLERS.get(Summary)
-
-
-@handles(Summary)
-def _summary(r: HumanRenderer, ev: Summary) -> None:
-    live: LiveSummary | None = getattr(r, "_stream_live", None)
-    if live is not None:
-        live.stop()
-    if _plain_summary is not None:
-        _plain_summary(r, ev)
+    if not isinstance(r.live, LiveSummary):
+        r.live = LiveSummary(r)  # stopped by the summary (netkit.render.human)
+    return r.live
 
 
 def _counts(open_: int, total: int) -> Text:
     return Text(f"  [open {open_}, total {total}]", style="dim")
 
 
-@handles(TimeSent)
-def _time_sent(r: HumanRenderer, ev: TimeSent) -> None:
-    if r.quiet:
-        return
-    r.log(
-        Text(escape(ev.peer), style="cyan"),
-        Text(f" {ev.transport} {ev.protocol}: "),
-        Text(escape(ev.value), style="bold"),
-    )
-
-
-@handles(TimeReceived)
-def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
-    r.out.print(Text(escape(ev.text), style="bold"))
-    if ev.protocol == "time":
-        note = f"RFC 868 value {ev.rfc868} from {ev.server} ({ev.transport})"
-    else:
-        note = f"daytime from {ev.server} ({ev.transport}); {ev.zone}"
-    if ev.offset_seconds is not None:
-        sign = "+" if ev.offset_seconds >= 0 else "-"
-        note += f"; offset {sign}{abs(ev.offset_seconds):g} s from the local clock"
-    r.err.print(Text(escape(note), style="dim"))
-
-
-@handles(Connected)
+@HANDLERS.on(Connected)
 def _connected(r: HumanRenderer, ev: Connected) -> None:
     if r.quiet:
         return
@@ -137,7 +97,7 @@ def _connected(r: HumanRenderer, ev: Connected) -> None:
     )
 
 
-@handles(ClientWaiting)
+@HANDLERS.on(ClientWaiting)
 def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
     if r.quiet:
         return
@@ -151,7 +111,7 @@ def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
     )
 
 
-@handles(LineEvent)
+@HANDLERS.on(LineEvent)
 def _line(r: HumanRenderer, ev: LineEvent) -> None:
     if r.quiet:
         return
@@ -167,7 +127,7 @@ def _line(r: HumanRenderer, ev: LineEvent) -> None:
     )
 
 
-@handles(Disconnected)
+@HANDLERS.on(Disconnected)
 def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
     if r.quiet:
         return
@@ -183,14 +143,14 @@ def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
     )
 
 
-@handles(Rejected)
+@HANDLERS.on(Rejected)
 def _rejected(r: HumanRenderer, ev: Rejected) -> None:
     r.log(
         Text(escape(ev.peer), style="cyan"), Text(f" rejected: {escape(ev.reason)}", style="yellow")
     )
 
 
-@handles(UpperDatagram)
+@HANDLERS.on(UpperDatagram)
 def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     if r.quiet:
         return
@@ -199,6 +159,6 @@ def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     )
 
 
-@handles(LineReply)
+@HANDLERS.on(LineReply)
 def _reply(r: HumanRenderer, ev: LineReply) -> None:
     r.out.print(Text(escape(ev.data)))

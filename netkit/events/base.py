@@ -1,4 +1,4 @@
-"""Events that flow from services to renderers.
+"""The base of every event, the sink type, and the events every server emits.
 
 Services never print: they call the sink they were given with one of these
 frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
@@ -9,11 +9,10 @@ frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from netkit.protocols.text import payload_fields
 
@@ -105,101 +104,3 @@ class Summary(Event):
     event: ClassVar[str] = "summary"
     counts: dict[str, int] = field(default_factory=dict)
     reason: str = "stopped"
-
-
-@dataclass(frozen=True)
-class AddressPacked(Event):
-    """pack-ip: an IP address in text, packed, and integer forms."""
-
-    event: ClassVar[str] = "address"
-    input: str
-    address: str
-    family: int
-    packed: str
-    integer: int
-    host_order_integer: int | None
-    host_byteorder: str
-    read_as: str  # how the input was read, e.g. "dotted quad", "inet_aton: a.b (8.24 bits)"
-
-
-@dataclass(frozen=True)
-class PortPacked(Event):
-    """pack-ip --short: a 16-bit port in host and network byte order."""
-
-    event: ClassVar[str] = "port"
-    port: int
-    packed: str
-    host_order_integer: int
-    host_byteorder: str
-
-
-@dataclass(frozen=True)
-class Resolved(Event):
-    """resolve: what a name or address lookup found."""
-
-    event: ClassVar[str] = "resolved"
-    query: str
-    kind: str  # "forward" or "reverse"
-    canonical: str
-    aliases: list[str]
-    addresses: list[str]
-    ipv4: list[str]
-    ipv6: list[str]
-    fqdn: str
-    source: str  # "system resolver" or "dns 127.0.0.1:53"
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CompletionScript(Event):
-    """completion SHELL --json: the script as a string."""
-
-    event: ClassVar[str] = "completion"
-    shell: str
-    script: str
-
-
-@dataclass(frozen=True)
-class CompletionInstalled(Event):
-    """completion install --json: where the script was written."""
-
-    event: ClassVar[str] = "installed"
-    shell: str
-    path: str
-
-
-# The services' events live in netkit._events_*; they are defined on first use
-# (PEP 562), so a command that needs none of them (pack-ip, resolve, --help)
-# does not pay for building some thirty dataclasses at start-up.
-if TYPE_CHECKING:
-    pass
-
-_LAZY: dict[str, str] = {
-    "TimeSent": "netkit._events_stream",
-    "TimeReceived": "netkit._events_stream",
-    "Connected": "netkit._events_stream",
-    "ClientWaiting": "netkit._events_stream",
-    "LineEvent": "netkit._events_stream",
-    "Disconnected": "netkit._events_stream",
-    "Rejected": "netkit._events_stream",
-    "UpperDatagram": "netkit._events_stream",
-    "LineReply": "netkit._events_stream",
-    "Datagram": "netkit._events_dgram",
-    "Reply": "netkit._events_dgram",
-    "Message": "netkit._events_dgram",
-    "IncompleteMessage": "netkit._events_dgram",
-    "Spewed": "netkit._events_dgram",
-    "DemoSection": "netkit._events_demo",
-    "DemoStep": "netkit._events_demo",
-    "DemoClaim": "netkit._events_demo",
-    "DemoTable": "netkit._events_demo",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
