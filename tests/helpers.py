@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,28 +129,3 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate(timeout=5)
-
-
-def stat_fields(pid: int | str) -> list[str] | None:
-    """/proc/PID/stat after the command name: [state, ppid, pgrp, ...]; None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def processes(where: Callable[[list[str]], bool]) -> list[int]:
-    """PIDs whose /proc/PID/stat fields (see :func:`stat_fields`) satisfy *where*."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = stat_fields(entry)
-            if fields is not None and where(fields):
-                out.append(int(entry))
-    return out
-
-
-def children(ppid: int, *, state: str | None = None) -> list[int]:
-    """PIDs whose parent is *ppid* (only those in *state*, e.g. ``Z``, when given)."""
-    return processes(lambda f: int(f[1]) == ppid and (state is None or f[0] == state))

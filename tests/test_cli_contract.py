@@ -210,6 +210,6 @@ def test_sigterm_stops_the_server_cleanly() -> None:
 
     out = Out()
     server.sink = out
-    run_server(server, out)  # type: ignore[arg-type]
+    run_server(server, out)
     assert getattr(events[-1], "reason", None) == "stopped by SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

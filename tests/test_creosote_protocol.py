@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from netkit.protocols import creosote
 from netkit.protocols.creosote import HEADER_LEN, Complete, Incomplete, Reassembler
+from tests.profiles import examples
 
 MSG_ID = "0badcafe"
 SRC = ("127.0.0.1", 5555)
@@ -125,7 +126,7 @@ def test_memory_is_bounded() -> None:
 # -- properties ---------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(text=st.text(max_size=300), extra=st.integers(min_value=0, max_value=200), data=st.data())
 def test_any_text_any_chunk_size_round_trips(text: str, extra: int, data: st.DataObject) -> None:
     raw = text.encode("utf-8", "surrogatepass")
@@ -141,7 +142,7 @@ def test_any_text_any_chunk_size_round_trips(text: str, extra: int, data: st.Dat
     assert reassemble(dgrams, list(order)).data == raw
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(raw=st.binary(max_size=400), size=st.integers(min_value=HEADER_LEN + 4, max_value=300))
 def test_any_bytes_round_trip_exactly(raw: bytes, size: int) -> None:
     dgrams = creosote.split(raw, size, MSG_ID)
@@ -149,7 +150,7 @@ def test_any_bytes_round_trip_exactly(raw: bytes, size: int) -> None:
     assert reassemble(dgrams, list(reversed(range(len(dgrams))))).data == raw
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(text=st.text(min_size=1, max_size=100), size=st.integers(min_value=1, max_value=120))
 def test_too_small_is_refused_exactly_when_it_cannot_fit(text: str, size: int) -> None:
     raw = text.encode("utf-8", "replace")
@@ -163,7 +164,7 @@ def test_too_small_is_refused_exactly_when_it_cannot_fit(text: str, size: int) -
         assert reassemble(creosote.split(raw, size, MSG_ID)).data == raw
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.binary(max_size=80), max_size=20))
 def test_reassembler_never_raises_on_garbage(datagrams: list[bytes]) -> None:
     r = Reassembler(max_pending=4, max_bytes=500)

@@ -13,22 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from netkit.cli import cli
-from tests.helpers import NETKIT, env, processes
-
-
-def processes_in_group(pgid: int) -> list[int]:
-    return processes(lambda fields: int(fields[2]) == pgid)  # field 5 of stat: process group
-
-
-def listening_ports() -> set[int]:
-    out = subprocess.run(
-        ["ss", "-Htuanl"], capture_output=True, text=True, timeout=10, check=True
-    ).stdout
-    ports = set()
-    for line in out.splitlines():
-        local = line.split()[4]
-        ports.add(int(local.rsplit(":", 1)[1]))
-    return ports
+from tests.helpers import NETKIT, env
+from tests.proc import bound_ports, in_group
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +59,15 @@ def test_exits_0_and_every_claim_holds(demo_run: dict[str, Any]) -> None:
 
 
 def test_leaves_no_process_port_or_file_behind(demo_run: dict[str, Any]) -> None:
-    assert processes_in_group(demo_run["pgid"]) == []
-    used = set()
+    assert in_group(demo_run["pgid"]) == []
+    used: set[int] = set()
     for e in demo_run["events"]:
         if e["event"] == "step":
             used.update(
                 int(p) for p in re.findall(r"(?:--port |127\.0\.0\.1:)(\d{4,5})\b", e["what"])
             )
     assert len(used) >= 8
-    assert used & listening_ports() == set()
+    assert used & (bound_ports("tcp", listening=True) | bound_ports("udp")) == set()
     assert list(Path(demo_run["home"]).iterdir()) == []
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from netkit.protocols.lines import LineFramer, content, is_end, split_lines, upper
 from netkit.services.upper import LineSession, too_long_reply
+from tests.profiles import examples
 
 # streams made of bytes that matter to framing, plus anything else
 _byte = st.sampled_from([b"a", b"Z", b"\n", b"\r", b"\x00", b"\xff", b"\xc3\xa9", b" "])
@@ -32,7 +33,7 @@ def splits(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return data, chunks
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(splits(), st.integers(1, 12))
 def test_any_split_frames_like_the_whole_stream(case: tuple[bytes, list[bytes]], cap: int) -> None:
     data, chunks = case
@@ -44,7 +45,7 @@ def test_any_split_frames_like_the_whole_stream(case: tuple[bytes, list[bytes]],
     assert framer.pending <= cap + 1  # memory stays bounded
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(streams, st.integers(1, 12))
 def test_byte_by_byte_frames_like_the_whole_stream(data: bytes, cap: int) -> None:
     framer = LineFramer(cap)
@@ -52,7 +53,7 @@ def test_byte_by_byte_frames_like_the_whole_stream(data: bytes, cap: int) -> Non
     assert (lines, framer.too_long) == split_lines(data, cap)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(streams)
 def test_lines_join_back_to_the_stream(data: bytes) -> None:
     framer = LineFramer(1000)
@@ -112,7 +113,7 @@ def test_session_too_long_line_gets_an_error_reply() -> None:
     assert end == "line too long"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(splits())
 def test_session_replies_do_not_depend_on_the_split(case: tuple[bytes, list[bytes]]) -> None:
     data, chunks = case

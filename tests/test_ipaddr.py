@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from netkit.protocols import ipaddr
+from tests.profiles import examples
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=3000)
+@settings(max_examples=examples(3000))
 @given(st.lists(PIECES, max_size=8).map("".join))
 @example("1.2.3.4 junk")
 @example("0x7f.1")
@@ -126,7 +127,7 @@ def test_inet_aton_agrees_with_the_c_library(text: str) -> None:
     assert (got[0] if got else None) == _c_inet_aton(text)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(st.text(alphabet="0123456789abcdefxX. \t-", max_size=20))
 def test_inet_aton_agrees_on_random_text(text: str) -> None:
     got = ipaddr.inet_aton(text)

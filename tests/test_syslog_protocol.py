@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netkit.protocols import syslog
+from tests.profiles import examples
 
 
 def test_rfc5424_from_logger() -> None:
@@ -86,7 +87,7 @@ def test_malformed_5424_falls_back_to_3164() -> None:
     assert m is not None and m.format == "rfc3164"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=200))
 def test_parse_never_raises(data: bytes) -> None:
     m = syslog.parse(data)
@@ -95,7 +96,7 @@ def test_parse_never_raises(data: bytes) -> None:
         m.as_dict()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     pri=st.integers(0, 191),
     host=st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),

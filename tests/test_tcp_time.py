@@ -16,8 +16,8 @@ from netkit.net import NetError
 from netkit.protocols import timeproto
 from netkit.services.tcp_time import TimeServer, get_time
 from tests.helpers import Server, peer, run
+from tests.sink import Collector
 from tests.stream_util import (
-    Events,
     connect,
     free_port,
     inetd_dir,
@@ -31,12 +31,12 @@ FIXED = 1_800_000_000.25  # a clock the tests control
 
 @pytest.mark.parametrize("protocol", ["daytime", "time"])
 def test_tcp_service_answers_and_closes(protocol: str) -> None:
-    events = Events()
+    events = Collector()
     with TimeServer(events, port=0, protocol=protocol, clock=lambda: FIXED) as server:
-        assert isinstance(events.items[0], Listening)
+        assert isinstance(events.events[0], Listening)
         with connect(server.address) as sock:
             data = recv_all(sock)
-        sent = events.wait_count(TimeSent, 1)[0]
+        sent = events.wait_for(TimeSent, 1)[0]
     if protocol == "time":
         assert data == timeproto.pack_rfc868(FIXED)
         assert sent.value == str(timeproto.to_rfc868(FIXED))
@@ -49,7 +49,7 @@ def test_tcp_service_answers_and_closes(protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["daytime", "time"])
 def test_udp_service_answers_every_datagram_even_empty(protocol: str) -> None:
-    events = Events()
+    events = Collector()
     with TimeServer(events, port=0, protocol=protocol, udp=True, clock=lambda: FIXED) as server:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(5)
@@ -59,11 +59,11 @@ def test_udp_service_answers_every_datagram_even_empty(protocol: str) -> None:
                 assert data == (
                     timeproto.pack_rfc868(FIXED) if protocol == "time" else timeproto.daytime(FIXED)
                 )
-        events.wait_count(TimeSent, 2)
+        events.wait_for(TimeSent, 2)
 
 
 def test_count_stops_the_service() -> None:
-    events = Events()
+    events = Collector()
     with TimeServer(events, port=0, count=3) as server:
         for _ in range(3):
             with connect(server.address) as sock:
@@ -76,7 +76,9 @@ def test_count_stops_the_service() -> None:
 @pytest.mark.parametrize("udp", [False, True])
 def test_client_against_service(protocol: str, udp: bool) -> None:
     now = time.time()
-    with TimeServer(Events(), port=0, protocol=protocol, udp=udp, clock=lambda: now + 100) as srv:
+    with TimeServer(
+        Collector(), port=0, protocol=protocol, udp=udp, clock=lambda: now + 100
+    ) as srv:
         got = get_time(*srv.address, protocol=protocol, udp=udp, timeout=5)
     assert got.unix is not None and abs(got.unix - (now + 100)) <= 1
     assert got.offset_seconds is not None and 98 <= got.offset_seconds <= 101
@@ -85,7 +87,7 @@ def test_client_against_service(protocol: str, udp: bool) -> None:
 
 def test_client_after_the_2036_wrap() -> None:
     later = timeproto.WRAP_UNIX + 1000.0
-    with TimeServer(Events(), port=0, protocol="time", clock=lambda: later) as srv:
+    with TimeServer(Collector(), port=0, protocol="time", clock=lambda: later) as srv:
         got = get_time(*srv.address, protocol="time", timeout=5, clock=lambda: later)
     assert got.rfc868 == 1000
     assert got.unix == int(later)
@@ -299,7 +301,7 @@ def _check_get(ports: dict[str, int]) -> None:
 
 
 def test_summary_event_type() -> None:
-    events = Events()
+    events = Collector()
     server = TimeServer(events, port=0).start()
     server.stop()
     assert isinstance(server.summary(), Summary)
@@ -307,7 +309,7 @@ def test_summary_event_type() -> None:
 
 def test_ipv6_tcp_and_udp() -> None:
     for udp in (False, True):
-        with TimeServer(Events(), host="::1", port=0, protocol="time", udp=udp) as srv:
+        with TimeServer(Collector(), host="::1", port=0, protocol="time", udp=udp) as srv:
             got = get_time("::1", srv.address[1], protocol="time", udp=udp, version=6, timeout=5)
         assert got.server.startswith("[::1]:")
         assert got.offset_seconds is not None and abs(got.offset_seconds) < 5

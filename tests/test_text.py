@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netkit.protocols.text import decode, escape, payload_bytes, payload_fields
-
-CORPUS = [
-    b"\x1b[31mred\x1b[0m",  # CSI
-    b"\x1b]0;title\x07",  # OSC 0 ended by BEL
-    b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\",  # OSC 8 ended by ST
-    b"\x1b]52;c;aGVsbG8=\x07",  # OSC 52 clipboard write
-    b"\x1bP1$r\x1b\\",  # DCS
-    b"\x9b31m",  # raw C1 CSI (invalid UTF-8 on its own)
-    "\u009b31m".encode(),  # C1 CSI in its UTF-8 form
-    "a\u202eb\u2066c\u2069".encode(),  # bidi override and isolates
-    b"nul\x00byte",
-    b"ok\nFAKE 12:00 admin login\r",
-    b"\xff\xfe invalid",
-    b"[link=http://x]click[/link] [/bold] [/]",
-]
-
-FORBIDDEN = {chr(c) for c in range(0x20)} | {chr(0x7F)} | {chr(c) for c in range(0x80, 0xA0)}
-BIDI = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
+from tests.hostile import CORPUS, raw_controls
+from tests.profiles import examples
 
 
 def assert_inert(text: str) -> None:
-    bad = [c for c in text if c in FORBIDDEN or c in BIDI or unicodedata.category(c) == "Cs"]
+    bad = raw_controls(text, allow="")
     assert bad == [], (text, bad)
 
 
@@ -54,19 +37,19 @@ def test_backslash_and_invalid_byte_stay_distinguishable() -> None:
     assert escape(b"\\xff") != escape(b"\xff")
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(st.binary(max_size=256))
 def test_any_bytes_escape_to_inert_text(data: bytes) -> None:
     assert_inert(escape(data))
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(st.text(max_size=200))
 def test_any_text_escapes_to_inert_text(text: str) -> None:
     assert_inert(escape(text))
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(st.binary(max_size=512))
 def test_json_payload_gives_back_the_exact_bytes(data: bytes) -> None:
     fields = payload_fields(data)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netkit.protocols import timeproto as tp
+from tests.profiles import examples
 
 
 def utc(*args: int) -> int:
@@ -34,7 +35,7 @@ def test_after_the_wrap_small_values_are_read_in_the_next_era() -> None:
     assert tp.from_rfc868(2**32 - 10, reference=tp.WRAP_UNIX + 10) == tp.WRAP_UNIX - 10
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.integers(min_value=-(2**31), max_value=2**34),
     st.integers(min_value=-(2**30), max_value=2**30),
@@ -65,7 +66,7 @@ def test_daytime_is_ctime_with_crlf() -> None:
     assert tp.daytime(now) == time.ctime(now).encode() + b"\r\n"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(min_value=0, max_value=2**32))
 def test_daytime_reads_back_as_local_time(unix: int) -> None:
     text = tp.daytime(unix).decode().rstrip("\r\n")

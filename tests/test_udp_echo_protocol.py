@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from netkit.protocols import echo
 from netkit.protocols.ratelimit import RateLimiter
+from tests.profiles import examples
 
 
 def test_upper_is_ascii_bytewise() -> None:
@@ -14,7 +15,7 @@ def test_upper_is_ascii_bytewise() -> None:
     assert echo.reply(b"hello", upper=False) == b"hello"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=300))
 def test_reply_never_longer_and_never_fails(data: bytes) -> None:
     for upper in (True, False):

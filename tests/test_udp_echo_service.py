@@ -70,7 +70,8 @@ def test_count_requests_stop() -> None:
 
 def test_never_answers_its_own_address() -> None:
     sink = Collector()
-    with UdpEchoServer(sink, port=0) as server:
+    server = UdpEchoServer(sink, port=0)
+    with server:
         own = server._sock
         assert own is not None
         own.sendto(b"loop?", server.address)  # from the server's own address and port
@@ -104,7 +105,8 @@ def test_rate_limit_drops_and_counts() -> None:
 
 
 def test_stop_is_prompt_while_idle() -> None:
-    server = UdpEchoServer(Collector(), port=0).start()
+    server = UdpEchoServer(Collector(), port=0)
+    server.start()
     t0 = time.monotonic()
     server.stop()
     assert time.monotonic() - t0 < 2
@@ -210,7 +212,8 @@ def test_quiet_batches_answer_every_client(upper: bool) -> None:
 
 
 def test_quiet_path_guards_its_own_address() -> None:
-    with UdpEchoServer(Collector(), port=0, quiet=True) as server:
+    server = UdpEchoServer(Collector(), port=0, quiet=True)
+    with server:
         assert server._sock is not None
         server._sock.sendto(b"loop?", server.address)
         # answered in order: once this reply is back, the datagram above was handled

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from tests.helpers import NETKIT, Server, env, peer, read_line, run
-from tests.stream_util import connect, free_port, recv_line, zombies
+from tests.proc import zombies
+from tests.stream_util import connect, free_port, recv_line
 
 MODES = [
     ["--mode", "sync"],

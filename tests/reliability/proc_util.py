@@ -1,5 +1,5 @@
-"""Helpers for the reliability suite: what /proc says about a server process,
-idle client connections, waits that are bounded and never sleep."""
+"""Helpers for the reliability suite: idle client connections, waits that are
+bounded and never sleep, a server whose output is read in the background."""
 
 from __future__ import annotations
 
@@ -8,41 +8,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-from tests.helpers import stat_fields
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def threads(pid: int) -> int:
-    """Threads of *pid* (entries of /proc/PID/task)."""
-    return len(os.listdir(f"/proc/{pid}/task"))
-
-
-def fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def status_kib(pid: int, field: str) -> int:
-    """A ``kB`` field of /proc/PID/status (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of *pid* from /proc/PID/stat."""
-    fields = stat_fields(pid)
-    assert fields is not None, f"process {pid} is gone"
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def alive(pid: int) -> bool:
-    """True while *pid* exists and is not a zombie."""
-    fields = stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
 
 
 def wait_until(

@@ -15,16 +15,17 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import NETKIT, Server, env, run
+from tests.proc import rcvbuf_errors
 from tests.reliability.util import (
     HumanServer,
     Paced,
     in_private_netns,
-    rcvbuf_errors,
     summary_of,
 )
 
@@ -272,13 +273,13 @@ def test_logfile_symlink_fifo_directory_refused_exit_1(tmp_path: Path, kind: str
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Path:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs of this test's own, unmounted afterwards."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
     try:
-        yield mnt  # type: ignore[misc]
+        yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], check=True, timeout=10)
 

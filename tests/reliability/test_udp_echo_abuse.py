@@ -22,6 +22,7 @@ from netkit.net import NetError
 from netkit.protocols import echo
 from netkit.services.udp_echo import UdpEchoServer, send_messages
 from tests.helpers import NETKIT, Server, env, run
+from tests.profiles import examples
 from tests.reliability.util import (
     HumanServer,
     free_low_port,
@@ -290,7 +291,7 @@ payloads = st.one_of(
 @pytest.mark.parametrize("path", ["batched", "logging"])
 @pytest.mark.parametrize("mode", ["plain", "upper"])
 @settings(
-    max_examples=2500,
+    max_examples=examples(2500),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

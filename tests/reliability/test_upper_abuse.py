@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.reliability.proc_util import Served, close_all, exchange, open_idle, status_kib
+from tests.proc import status_kib
+from tests.reliability.proc_util import Served, close_all, exchange, open_idle
 
 MiB = 1 << 20
 

@@ -11,15 +11,12 @@ import time
 
 import pytest
 
-from tests.helpers import children
+from tests.proc import alive, children, cpu_seconds, threads
 from tests.reliability.proc_util import (
     Served,
-    alive,
     close_all,
-    cpu_seconds,
     exchange,
     open_idle,
-    threads,
     wait_until,
 )
 

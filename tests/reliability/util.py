@@ -18,15 +18,6 @@ from typing import Any, TypeVar
 
 from tests.helpers import NETKIT, env, read_line
 
-# what must never reach a terminal or a log file raw: C0 controls but newline and tab
-# (ESC, NUL, CR, ...), DEL, C1, and the bidi embedding / override / isolate controls
-RAW_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def raw_controls(text: str) -> list[str]:
-    """Control characters (ESC, C1, bidi, NUL, CR, ...) in *text*; newline and tab allowed."""
-    return RAW_RE.findall(text)
-
 
 def summary_of(out: bytes) -> dict[str, int]:
     last = json.loads(out.decode().splitlines()[-1])
@@ -125,18 +116,6 @@ class HumanServer:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate(timeout=5)
-
-
-def rcvbuf_errors() -> int:
-    """The kernel's count of UDP datagrams dropped for a full receive buffer.
-
-    For every socket of the calling thread's network namespace (see
-    :func:`in_private_netns`).
-    """
-    with open("/proc/thread-self/net/snmp", encoding="ascii") as f:
-        udp = [line.split() for line in f if line.startswith("Udp:")]
-    header, values = udp[0], udp[1]
-    return int(values[header.index("RcvbufErrors")])
 
 
 class Paced:
