@@ -24,7 +24,6 @@ from netkit.services.udp_echo import UdpEchoServer, send_messages
 from tests.helpers import NETKIT, Server, env, run
 from tests.profiles import examples
 from tests.reliability.util import (
-    HumanServer,
     free_low_port,
     nft_dropped,
     packet_loss,
@@ -114,9 +113,9 @@ def test_low_source_ports_zero_replies_drops_counted_one_json_line_a_second(
 
 def test_low_source_ports_human_log_at_most_one_drop_line_a_second() -> None:
     """The human log: 1000 drops from low ports give at most 1 + seconds-taken log lines."""
-    with HumanServer("udp-echo", "serve", "--port", "0") as srv:
+    with Server("udp-echo", "serve", "--port", "0", human=True) as srv:
         elapsed = _flood_from_low_ports(srv.port)
-        code, _out, err = srv.stop()
+        code, _out, err = srv.stop(timeout=10)
     assert code == 0
     text = err.decode()
     lines = [ln for ln in text.splitlines() if "not answered: low port" in ln]

@@ -6,7 +6,6 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import select
 import socket
 import struct
@@ -14,9 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
-
-from tests.helpers import NETKIT, env, read_line
+from typing import TypeVar
 
 
 def summary_of(out: bytes) -> dict[str, int]:
@@ -82,40 +79,6 @@ def nft_dropped(table: str) -> int:
             if "counter" in expr:
                 return int(expr["counter"]["packets"])
     raise AssertionError(f"no counter in table {table}")
-
-
-class HumanServer:
-    """A real netkit server with the human renderer; port read from its stderr."""
-
-    def __init__(self, *args: str, timeout: float = 10, **popen: Any) -> None:
-        self.proc = subprocess.Popen(
-            [NETKIT, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env(),
-            **popen,
-        )
-        line = read_line(self.proc.stderr, timeout).decode()
-        m = re.search(r"listening on udp .*:(\d+)", line)
-        assert m, line
-        self.port = int(m.group(1))
-
-    def stop(self, timeout: float = 10) -> tuple[int, bytes, bytes]:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        os.set_blocking(self.proc.stderr.fileno(), True)
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
-
-    def __enter__(self) -> HumanServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate(timeout=5)
 
 
 class Paced:
