@@ -4,8 +4,11 @@
 
 Runs each command alternately (so drift hits all alike) and compares medians:
 ``netkit --help`` and the completion path against ``python -c "import
-click"`` (goal <= 1.3x), ``netkit pack-ip 10.0.0.1`` against the same
-(goal <= 2.0x).  Prints ratios; never a pass/fail on absolute time.
+click"`` (goal <= 1.3x), and every one-shot command with human output
+(``udp-echo send``, ``tcp-time get``, ``upper-server send``, ``creosote
+spew``, ``resolve localhost``, ``pack-ip 10.0.0.1``) against the same (goal
+<= 2.0x); the clients talk to servers started in this process on port 0.
+Prints ratios; never a pass/fail on absolute time.
 """
 
 from __future__ import annotations
@@ -29,15 +32,47 @@ def main() -> None:
     complete_env = dict(
         env, _NETKIT_COMPLETE="bash_complete", COMP_WORDS="netkit re", COMP_CWORD="1"
     )
+    from netkit.events import Recorder
+    from netkit.services.creosote import CreosoteListener
+    from netkit.services.tcp_time import TimeServer
+    from netkit.services.udp_echo import UdpEchoServer
+    from netkit.services.upper import UpperServer
+
+    servers = {
+        "udp-echo": UdpEchoServer(Recorder(), port=0, quiet=True),
+        "tcp-time": TimeServer(Recorder(), port=0, quiet=True),
+        "upper-server": UpperServer(Recorder(), port=0, quiet=True),
+        "creosote": CreosoteListener(Recorder(), port=0, quiet=True),
+    }
+    for server in servers.values():
+        server.start()
+    try:
+        run(args.runs, env, complete_env, {k: s.address[1] for k, s in servers.items()})
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def run(
+    runs: int, env: dict[str, str], complete_env: dict[str, str], ports: dict[str, int]
+) -> None:
+    def client(*argv: str) -> list[str]:
+        return [NETKIT, *argv[:2], "--port", str(ports[argv[0]]), *argv[2:]]
+
     cases: list[tuple[str, list[str], dict[str, str], float | None]] = [
         ("python -c 'import click' (reference)", [sys.executable, "-c", "import click"], env, None),
         ("netkit --help", [NETKIT, "--help"], env, 1.3),
         ("completion path (netkit re<TAB>)", [NETKIT], complete_env, 1.3),
         ("netkit pack-ip 10.0.0.1", [NETKIT, "pack-ip", "10.0.0.1"], env, 2.0),
         ("netkit pack-ip 10.0.0.1 --json", [NETKIT, "pack-ip", "10.0.0.1", "--json"], env, 2.0),
+        ("netkit resolve localhost", [NETKIT, "resolve", "localhost"], env, 2.0),
+        ("netkit udp-echo send hi", client("udp-echo", "send", "hi"), env, 2.0),
+        ("netkit tcp-time get", client("tcp-time", "get"), env, 2.0),
+        ("netkit upper-server send hi", client("upper-server", "send", "hi"), env, 2.0),
+        ("netkit creosote spew hi (waits 0.25 s)", client("creosote", "spew", "hi"), env, 2.0),
     ]
     times: dict[str, list[float]] = {name: [] for name, *_ in cases}
-    for _ in range(args.runs):
+    for _ in range(runs):
         for name, cmd, e, _goal in cases:
             t0 = time.perf_counter()
             subprocess.run(
@@ -52,7 +87,7 @@ def main() -> None:
         mark = "" if goal is None else ("ok" if ratio <= goal else "MISSED")
         goal_s = "" if goal is None else f"<={goal}"
         print(f"{name:42} {med * 1000:10.1f} {ratio:7.2f} {goal_s:>6} {mark}")
-    print(f"({args.runs} runs each, interleaved; medians; this machine, this moment)")
+    print(f"({runs} runs each, interleaved; medians; this machine, this moment)")
 
 
 if __name__ == "__main__":

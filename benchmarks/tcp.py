@@ -36,7 +36,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT.parent / "shared" / "bench"
+#: the instruments: ../shared/bench from the project (or from a worktree one level deeper)
+BENCH = next(
+    (
+        d
+        for d in (ROOT.parent / "shared" / "bench", ROOT.parent.parent / "shared" / "bench")
+        if (d / "loadgen.c").exists()
+    ),
+    ROOT.parent / "shared" / "bench",
+)
 NETKIT = [sys.executable, "-m", "netkit"]
 SERVER_CPU, LOAD_CPU = "1", "0"
 

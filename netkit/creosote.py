@@ -9,6 +9,6 @@
     logging.getLogger().warning("reached step %d", 3)
 """
 
-from netkit.services.creosote import CreosoteHandler
+from netkit.clients.creosote import CreosoteHandler
 
 __all__ = ["CreosoteHandler"]

@@ -127,6 +127,42 @@ _ERRNO_HINTS = {
 }
 
 
+# errors of file operations (the OSError carries a filename)
+_FILE_HINTS = {
+    errno.EACCES: "permission denied (check the permissions of the file and its directory)",
+    errno.EPERM: "operation not permitted (an immutable or append-only file?)",
+    errno.ENOENT: "no such file or directory (does its directory exist?)",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EISDIR: "is a directory",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ELOOP: "a symbolic link (refused)",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ETXTBSY: "file busy",
+}
+
+
+def _ancestors(path: str) -> list[str]:
+    out = [path]
+    while os.path.dirname(out[-1]) != out[-1]:
+        out.append(os.path.dirname(out[-1]))
+    return out[::-1]
+
+
+def _file_hint(exc: OSError, name: str) -> str:
+    if exc.errno == errno.EACCES:
+        parent = os.path.dirname(os.path.abspath(name))
+        closed = [d for d in _ancestors(parent) if not os.access(d, os.X_OK)]
+        if closed:
+            return f"permission denied: this user may not enter the directory {closed[0]}"
+        if not os.path.lexists(name) and not os.access(parent, os.W_OK):
+            return f"permission denied: this user may not create files in {parent}"
+        if os.path.exists(name) and not os.access(name, os.W_OK):
+            return "permission denied: the file is not writable for this user"
+    return _FILE_HINTS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+
+
 def describe_error(exc: BaseException, action: str = "") -> str:
     """One clear line for an expected failure: what failed and why.
 
@@ -141,11 +177,14 @@ def describe_error(exc: BaseException, action: str = "") -> str:
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return f"{prefix}timed out"
     if isinstance(exc, OSError):
-        hint = _ERRNO_HINTS.get(exc.errno or 0)
-        if hint is None:
-            hint = exc.strerror or str(exc) or type(exc).__name__
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return f"{prefix}{hint}{where}"
+        filename = getattr(exc, "filename", None)
+        if filename is not None:
+            # a file, not a socket: name it, and never blame port numbers
+            name = os.fsdecode(filename)
+            hint = _file_hint(exc, name)
+            return f"{prefix}{hint}" if name in prefix else f"{prefix}{name}: {hint}"
+        known = _ERRNO_HINTS.get(exc.errno or 0)
+        return f"{prefix}{known or exc.strerror or str(exc) or type(exc).__name__}"
     return f"{prefix}{exc}"
 
 

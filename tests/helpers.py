@@ -246,3 +246,35 @@ class Server:
             for f in (self.proc.stdout, self.proc.stderr):
                 if f is not None:
                     f.close()
+
+
+def read_pty(args: list[str], e: dict[str, str], *, columns: int | None = None) -> bytes:
+    """Run *args* with stdout and stderr on a pseudo-terminal (*columns* wide
+    when given); return what it wrote, within 20 s."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen(args, stdout=terminal, stderr=terminal, env=e)
+    os.close(terminal)
+    out = b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=10)
+    os.close(controller)
+    return out

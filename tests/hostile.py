@@ -8,6 +8,8 @@ a log line of its own.  Each entry starts with a word saying what it tries.
 
 from __future__ import annotations
 
+import unicodedata
+
 FORGE = b"ok\nFAKE 12:00 admin login\r"
 
 # the bidi embedding / override / isolate controls, and the marks
@@ -27,6 +29,9 @@ LINES: list[bytes] = [
     "bidi \u202a\u202b\u202c\u202d\u202e evil.exe \u2066\u2067\u2068\u2069".encode(),
     *(f"bidi {ch}evil{ch} end".encode() for ch in BIDI[:9]),
     "marks \u200egnp.exe\u200f \u061c".encode(),
+    "soft hyphen pay\u00adpal".encode(),  # invisible on most terminals
+    "tags ok\U000e0041\U000e0042\U000e007f".encode(),  # tag characters: hidden text
+    "format \u2061\u2064\u206a\ufff9\U0001d173\U00013430".encode(),  # other format controls
     b"nul a\x00b",
     b"cr \roverwrite",
     b"ok\rFAKE 12:00 admin login",
@@ -43,14 +48,12 @@ CORPUS: list[bytes] = [*LINES, FORGE]
 def raw_controls(text: str, allow: str = "\n\t") -> list[str]:
     """What in *text* must never reach a terminal or a log raw (but *allow*).
 
-    C0 controls (ESC, NUL, CR, BS, ...), DEL, C1, the bidi controls and
-    marks, the Unicode line and paragraph separators, and lone surrogates.
+    Control characters (C0 such as ESC, NUL, CR, BS; DEL; C1), format
+    characters (bidi controls and marks, soft hyphen, tags, ...), the Unicode
+    line and paragraph separators, and lone surrogates.
     """
     return [
         ch
         for ch in text
-        if (ch not in allow and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F))
-        or ch in BIDI
-        or ch in "\u2028\u2029"
-        or 0xD800 <= ord(ch) <= 0xDFFF
+        if ch not in allow and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
     ]

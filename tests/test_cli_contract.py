@@ -24,7 +24,7 @@ from netkit.cli._common import (
 )
 from netkit.events import Listening
 from netkit.net import NetError, bind_socket, bound_address, connect_socket
-from netkit.services.base import Service
+from netkit.services.core import Service
 
 
 class TinyServer(Service):

@@ -60,6 +60,7 @@ def test_short_mode_shows_htons(runner: CliRunner) -> None:
         "packed": "1f90",
         "host_order_integer": 0x901F if sys.byteorder == "little" else 8080,
         "host_byteorder": sys.byteorder,
+        "input": "8080",
     }
     human = invoke(runner, "pack-ip", "-s", "8080").stdout
     assert "htons()" in human and "1f 90" in human

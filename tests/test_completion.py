@@ -160,3 +160,95 @@ def test_install_refuses_a_symlink(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert b"symbolic link" in proc.stderr
     assert victim.read_text() == "keep me"
+
+
+def _install(path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NETKIT, "completion", "install", "bash", "--path", path],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+
+
+def test_install_does_not_write_through_a_planted_tmp_symlink(tmp_path: Path) -> None:
+    """The old code wrote PATH.tmp, following a symlink planted there (issue 14 item 15)."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    target = tmp_path / "netkit"
+    for name in ("netkit.tmp", ".netkit.tmp"):
+        os.symlink(victim, tmp_path / name)
+    proc = _install(str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "keep me"
+    assert target.read_text() == script("bash")
+    assert not target.is_symlink()
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    # nothing but the target and the planted links is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".netkit.tmp",
+        "netkit",
+        "netkit.tmp",
+        "victim",
+    ]
+
+
+def test_install_replaces_a_regular_file(tmp_path: Path) -> None:
+    target = tmp_path / "netkit"
+    target.write_text("old")
+    proc = _install(str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text() == script("bash")
+
+
+def test_install_refuses_fifos_devices_and_directories(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, kind in ((str(fifo), "FIFO"), ("/dev/full", "device"), ("/dev/null", "device")):
+        proc = _install(path)
+        assert proc.returncode == 1, (path, proc.stderr)
+        assert proc.stderr.count("Error:") == 1 and kind in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert fifo.exists() and not fifo.is_file()
+    assert Path("/dev/full").is_char_device()
+    proc = _install(str(tmp_path))
+    assert proc.returncode == 2 and "directory" in proc.stderr
+
+
+@pytest.mark.parametrize("path", ["", " "])
+def test_install_refuses_an_empty_path(path: str) -> None:
+    proc = _install(path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--path': an empty path; give a file name"
+    )
+
+
+def test_descriptions_are_the_real_short_help() -> None:
+    """zsh and fish show a description per command: the whole summary
+    (it used to be click's cut at the first period: "creosote -- Mr.")."""
+    e = env(_NETKIT_COMPLETE="zsh_complete", COMP_WORDS="netkit ", COMP_CWORD="1")
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    described = dict(zip(lines[1::3], lines[2::3], strict=True))
+    for name, (_target, summary) in COMMANDS.items():
+        assert described[name] == summary
+    e.update(COMP_WORDS="netkit udp-echo ", COMP_CWORD="2")
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    lines = proc.stdout.splitlines()
+    described = dict(zip(lines[1::3], lines[2::3], strict=True))
+    assert described["send"] == "Send each MESSAGE as one datagram and print each reply on stdout."
+
+
+@pytest.mark.parametrize(
+    "words", ["netkit creosote listen --logfile ", "netkit completion install --path "]
+)
+def test_path_options_complete_file_names(words: str) -> None:
+    parts = words.split(" ")
+    e = env(_NETKIT_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1))
+    proc = subprocess.run([NETKIT], env=e, capture_output=True, timeout=20, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["file,"]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
 from netkit import __version__
-from tests.helpers import NETKIT, env, run
+from tests.helpers import NETKIT, env, read_pty, run
 
 
 def test_console_script_and_module_agree() -> None:
@@ -58,29 +54,11 @@ def test_closed_pipe_gives_no_traceback(cmd: str) -> None:
 
 def run_on_tty(*args: str, extra_env: dict[str, str] | None = None) -> bytes:
     """Run netkit with stdout on a pseudo-terminal; return what it wrote."""
-    controller, terminal = pty.openpty()
     e = env(TERM="xterm-256color", **(extra_env or {}))
     e.pop("NO_COLOR", None)
     if extra_env and "NO_COLOR" in extra_env:
         e["NO_COLOR"] = extra_env["NO_COLOR"]
-    proc = subprocess.Popen([NETKIT, *args], stdout=terminal, stderr=terminal, env=e)
-    os.close(terminal)
-    out = b""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], max(deadline - time.monotonic(), 0))
-        if not ready:
-            break
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=10)
-    os.close(controller)
-    return out
+    return read_pty([NETKIT, *args], e)
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:

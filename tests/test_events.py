@@ -15,10 +15,14 @@ import pytest
 
 import netkit.events
 from netkit.events import Event, Summary
+from netkit.events.pack_ip import InvalidValue
+from netkit.events.resolve import Unresolved
 from netkit.render.human import HANDLERS as BASE_HANDLERS
 from netkit.render.human import Handlers, HumanRenderer, handler_for
 
 ROOT = Path(__file__).resolve().parent.parent
+# emitted with --json only (a human sees an Error: line instead)
+JSON_ONLY = {InvalidValue, Unresolved}
 
 
 def families() -> dict[str, ModuleType]:
@@ -104,6 +108,8 @@ def test_each_event_is_shown_by_the_renderer_of_its_family() -> None:
             continue
         expected = "netkit.render.human" if family == "base" else f"netkit.render.{family}"
         for kind in events_of(module):
+            if kind in JSON_ONLY:
+                continue
             assert handler_for(kind).__module__ == expected, kind
     for family in families():
         if family in ("base", "completion"):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netkit.protocols.lines import LineFramer, content, is_end, split_lines, upper
-from netkit.services.upper import LineSession, too_long_reply
+from netkit.protocols.upper import UpperSession, too_long_reply
 from tests.profiles import examples
 
 # streams made of bytes that matter to framing, plus anything else
@@ -97,32 +97,37 @@ def test_helpers() -> None:
 
 
 def test_session_upper_cases_keeps_endings_and_stops_at_the_empty_line() -> None:
-    seen: list[tuple[str, bytes]] = []
-    s = LineSession("p", 100, lambda peer, line: seen.append((peer, line)))
-    assert s.receive(b"abc\r\nd") == (b"ABC\r\n", None)
+    s = UpperSession(100, log_lines=True)
+    assert s.receive(b"abc\r\nd") == b"ABC\r\n" and s.end is None
     assert not s.idle
-    assert s.receive(b"ef\n\r\nafter\n") == (b"DEF\n", "empty line")
+    assert s.receive(b"ef\n\r\nafter\n") == b"DEF\n" and s.end == "empty line"
     assert s.lines == 2
-    assert seen == [("p", b"abc"), ("p", b"def")]
+    assert s.take_heard() == [b"abc", b"def"]
+    assert s.receive(b"more\n") == b"" and s.lines == 2  # nothing after the end
+
+
+def test_session_eof_is_the_empty_bytes() -> None:
+    s = UpperSession(100)
+    assert s.receive(b"one\n") == b"ONE\n"
+    assert s.receive(b"") == b"" and s.end == "eof"
+    assert s.take_heard() == []  # lines are collected only with log_lines
 
 
 def test_session_too_long_line_gets_an_error_reply() -> None:
-    s = LineSession("p", 4, None)
-    reply, end = s.receive(b"ok\n12345")
-    assert reply == b"OK\n" + too_long_reply(4)
-    assert end == "line too long"
+    s = UpperSession(4)
+    assert s.receive(b"ok\n12345") == b"OK\n" + too_long_reply(4)
+    assert s.end == "line too long"
 
 
 @settings(max_examples=examples(100), deadline=None)
 @given(splits())
 def test_session_replies_do_not_depend_on_the_split(case: tuple[bytes, list[bytes]]) -> None:
     data, chunks = case
-    whole = LineSession("p", 8, None).receive(data)
-    s = LineSession("p", 8, None)
-    replies, end = b"", None
-    for chunk in chunks:
-        r, end = s.receive(chunk)
-        replies += r
-        if end is not None:
-            break
-    assert (replies, end) == whole
+    one = UpperSession(8)
+    whole = (one.receive(data) if data else b"") + one.receive(b""), one.end
+    s = UpperSession(8)
+    replies = b""
+    for chunk in filter(None, chunks):  # b"" is EOF, never a split
+        replies += s.receive(chunk)
+    replies += s.receive(b"")
+    assert (replies, s.end) == whole

@@ -35,8 +35,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_dnsmasq(binary: str, tmp: Path, hosts: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_dnsmasq(
+    binary: str, tmp: Path, hosts: Path, *, local: bool = True, probe: str = "example.test"
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start dnsmasq on a free loopback port; (process, "127.0.0.1:PORT") once it answers.
+
+    With *local*, names under .test it does not know are NXDOMAIN; without,
+    it has no upstream and REFUSES what it cannot answer from *hosts*.
 
     The port is free for UDP when chosen, but dnsmasq binds TCP on it too;
     if that is taken it exits at once, and another port is tried (5 at most).
@@ -56,8 +61,9 @@ def start_dnsmasq(binary: str, tmp: Path, hosts: Path) -> tuple[subprocess.Popen
                 "--bind-interfaces",
                 "--user=root",
                 f"--pid-file={tmp / 'pid'}",
-                "--local=/test/",
+                *(["--local=/test/"] if local else []),
                 f"--txt-record=esc.test,{ESC_TXT}",
+                "--cname=www.example.test,example.test",
                 "--mx-host=example.test,mail.example.test,10",
                 "--log-facility=-",
             ],
@@ -67,7 +73,7 @@ def start_dnsmasq(binary: str, tmp: Path, hosts: Path) -> tuple[subprocess.Popen
         # Wait for it to answer: each try is a query bounded by its own timeout.
         for _ in range(50):
             try:
-                resolve_dns("example.test", "127.0.0.1", port, version=4, timeout=0.2)
+                resolve_dns(probe, "127.0.0.1", port, version=4, timeout=0.2)
                 return proc, f"127.0.0.1:{port}"
             except NetError:
                 if proc.poll() is not None:

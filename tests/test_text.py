@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,3 +59,23 @@ def test_json_payload_gives_back_the_exact_bytes(data: bytes) -> None:
     assert payload_bytes(json.loads(line)) == data
     assert fields["text"] == decode(data)
     assert ("data_b64" in fields) == (data.decode("utf-8", "replace").encode() != data)
+
+
+def test_every_format_character_is_escaped() -> None:
+    """Every Cf character this Python knows (and the whole tag block) is
+    written as an escape, never passed raw to a terminal (issue 14 item 23)."""
+    cf = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(cf) > 150
+    tags = [chr(c) for c in range(0xE0000, 0xE0080)]
+    for ch in [*cf, *tags, "\u2028", "\u2029"]:
+        shown = escape(ch)
+        assert shown.startswith("\\") and ch not in shown, hex(ord(ch))
+        assert shown.isascii()
+
+
+def test_format_character_escapes() -> None:
+    assert escape("pay\u00adpal") == "pay\\xadpal"
+    assert escape("a\U000e0041b") == "a\\U000e0041b"
+    assert escape("\u2063") == "\\u2063"
+    # characters that are visible stay as they are
+    assert escape("é ü ✓ 中文 👍") == "é ü ✓ 中文 👍"

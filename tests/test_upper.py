@@ -19,7 +19,8 @@ from netkit.events.upper_server import (
     Rejected,
     UpperDatagram,
 )
-from netkit.services.upper import BUSY_REPLY, UpperServer
+from netkit.protocols.upper import BUSY_REPLY
+from netkit.services.upper import UpperServer
 from tests.proc import zombies
 from tests.sink import Collector
 from tests.stream_util import connect, recv_all, recv_line

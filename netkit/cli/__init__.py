@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "netkit.cli.upper_server:upper_server",
         "Line upper-caser over TCP or UDP (sync, thread, fork, async) with send and chat.",
     ),
+    "anatomy": (
+        "netkit.cli.anatomy:anatomy",
+        "One real exchange captured and shown layer by layer (Ethernet, ARP, IP, TCP, DNS, HTTP).",
+    ),
     "demo": (
         "netkit.cli.demo:demo",
         "Run the lecture's exercises on loopback and show each exchange.",
@@ -59,6 +63,25 @@ ALIASES: dict[str, tuple[str, str]] = {
 }
 
 
+def short_help(command: click.Command) -> str:
+    """A command's whole one-line summary: its short_help, else the first
+    paragraph of its help.  (click's default cuts at the first period, so
+    "Mr. Creosote: ..." became "Mr.", and at 45 columns.)"""
+    if command.short_help:
+        return command.short_help
+    first = (command.help or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+def _with_short_help(command: click.Command, summary: str | None = None) -> click.Command:
+    # completion (zsh, fish) and the man pages show these summaries
+    command.short_help = summary or short_help(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_short_help(sub)
+    return command
+
+
 def _load(target: str) -> click.Command:
     module_name, _, attr = target.partition(":")
     command = getattr(importlib.import_module(module_name), attr)
@@ -74,10 +97,11 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
-            return _load(COMMANDS[cmd_name][0])
+            target, summary = COMMANDS[cmd_name]
+            return _with_short_help(_load(target), summary)
         if cmd_name in ALIASES:
             group_name, sub = ALIASES[cmd_name]
-            group = _load(COMMANDS[group_name][0])
+            group = self.get_command(ctx, group_name)
             assert isinstance(group, click.Group)
             return group.get_command(ctx, sub)
         return None
@@ -95,7 +119,11 @@ class LazyGroup(click.Group):
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=LazyGroup,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="sockets exercises turned into tools: test servers and clients, lookups, packing",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="netkit")
 def cli() -> None:
     """netkit: sockets exercises turned into tools.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import functools
+import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,10 +15,18 @@ import click
 if TYPE_CHECKING:
     from netkit.render import Renderer
 
+    # click >= 8.2 makes ParamType generic; 8.1 (the floor) cannot be
+    # subscripted at run time, so the parameters exist for mypy only.
+    _IntParam = click.ParamType[int, Any]
+    _FloatParam = click.ParamType[float, Any]
+    _HostParam = click.ParamType[tuple[str, int | None], Any]
+else:
+    _IntParam = _FloatParam = _HostParam = click.ParamType
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class PortType(click.ParamType[int, Any]):
+class PortType(_IntParam):
     name = "port"
 
     def __init__(self, allow_zero: bool = True) -> None:
@@ -33,7 +43,7 @@ class PortType(click.ParamType[int, Any]):
             self.fail(str(exc), param, ctx)
 
 
-class HostType(click.ParamType[tuple[str, int | None], Any]):
+class HostType(_HostParam):
     """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``; converts to (host, port | None)."""
 
     name = "host"
@@ -51,7 +61,67 @@ class HostType(click.ParamType[tuple[str, int | None], Any]):
             self.fail(str(exc), param, ctx)
 
 
-TIMEOUT = click.FloatRange(min=0, min_open=True)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class BoundedFloat(_FloatParam):
+    """A finite decimal number within [low, high] (low excluded when *low_open*).
+
+    Every float option uses one of these: ``nan``, ``inf``, ``1e308``, ``0x1p3``,
+    ``1_0``, padded or non-ASCII digits are refused with one ``Error:`` line
+    (exit 2) instead of reaching a socket timeout or a rate limiter.
+    """
+
+    def __init__(
+        self, low: float, high: float, *, low_open: bool, name: str, unit: str = ""
+    ) -> None:
+        self.name = name
+        self.low = low
+        self.high = high
+        self.low_open = low_open
+        self.unit = unit
+
+    def _range(self) -> str:
+        low = "greater than" if self.low_open else "at least"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{low} {self.low:g} and at most {self.high:,.0f}{unit}"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if isinstance(value, int | float):
+            number = float(value)
+        else:
+            text = str(value)
+            if text.strip().lstrip("+-").lower() in ("nan", "inf", "infinity"):
+                self.fail(
+                    f"{text!r} is not a finite number; it must be {self._range()}", param, ctx
+                )
+            if _DECIMAL.fullmatch(text) is None:
+                self.fail(
+                    f"{text!r} is not a decimal number (like 2, 0.5 or 1e3); "
+                    f"it must be {self._range()}",
+                    param,
+                    ctx,
+                )
+            number = float(text)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not finite; it must be {self._range()}", param, ctx)
+        too_low = number <= self.low if self.low_open else number < self.low
+        if too_low or number > self.high:
+            self.fail(f"{value} is out of range: it must be {self._range()}", param, ctx)
+        return number
+
+
+WEEK = 7 * 24 * 3600.0
+# seconds to wait for something: positive, at most a week
+TIMEOUT = BoundedFloat(0.0, WEEK, low_open=True, name="seconds", unit="seconds")
+# seconds that may be zero (--grace 0: close at once)
+SECONDS_OR_ZERO = BoundedFloat(0.0, WEEK, low_open=False, name="seconds", unit="seconds")
+# events a second (--rate)
+RATE = BoundedFloat(0.0, 1e9, low_open=True, name="rate", unit="a second")
 
 
 def output_options(f: F) -> F:
@@ -218,7 +288,7 @@ class _OutputGuard:
 
 
 def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
-    """Run a :class:`netkit.services.base.Service` until --count or a signal.
+    """Run a :class:`netkit.services.core.Service` until --count or a signal.
 
     SIGINT and SIGTERM handlers are installed before the service starts (so
     before its ``listening`` event); they only request a stop, and the

@@ -7,6 +7,7 @@ without importing rich or any service.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -45,6 +46,52 @@ def install_path(shell: str) -> Path:
     return zdot / ".zfunc" / f"_{PROG}"
 
 
+def write_replacing(path: Path, text: str) -> None:
+    """Write *text* to *path* atomically, refusing anything but a regular file.
+
+    The new content goes to a temporary file that ``mkstemp`` creates
+    exclusively (``O_EXCL``, a random name, mode 0600) in the target's own
+    directory, so no planted ``PATH.tmp`` symlink is written through; it is
+    then renamed over *path*.  A symlink, FIFO, device, socket or directory
+    at *path* is refused (as root, replacing ``/dev/full`` is not "install").
+    """
+    import stat
+    import tempfile
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            kind = (
+                "a symbolic link"
+                if stat.S_ISLNK(st.st_mode)
+                else "a directory"
+                if stat.S_ISDIR(st.st_mode)
+                else "a FIFO"
+                if stat.S_ISFIFO(st.st_mode)
+                else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "not a regular file"
+            )
+            raise click.ClickException(
+                f"{path} is {kind}; not replacing it (give --path a regular file or a new name)"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _detect_shell() -> str | None:
     name = Path(os.environ.get("SHELL", "")).name
     return name if name in SHELLS else None
@@ -69,13 +116,17 @@ def _printer(shell: str) -> click.Command:
 def completion() -> None:
     """Print or install shell completion for bash, zsh or fish.
 
+    Print the script and load it into the current shell, or install it
+    where the shell looks for completions.  (A wheel or pipx install puts
+    the scripts in share/bash-completion, share/zsh/site-functions and
+    share/fish/vendor_completions.d already.)
+
     \b
-    Print the script and load it into the current shell:
-      eval "$(netkit completion bash)"
-      netkit completion fish | source
-    Or install it where the shell looks for completions:
-      netkit completion install          (the shell in $SHELL)
-      netkit completion install zsh
+    Examples:
+      eval "$(netkit completion bash)"     load it into this bash
+      netkit completion fish | source      load it into this fish
+      netkit completion install            install for the shell in $SHELL
+      netkit completion install zsh        install for zsh
     """
 
 
@@ -88,11 +139,11 @@ for _shell in SHELLS:
 @click.option(
     "--path",
     "target",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
     help="Write the script here instead of the shell's usual place.",
 )
 @output_options
-def install(shell: str | None, target: Path | None, json_output: bool, no_color: bool) -> None:
+def install(shell: str | None, target: str | None, json_output: bool, no_color: bool) -> None:
     """Install the completion script for SHELL (default: the one in $SHELL)."""
     shell = shell or _detect_shell()
     if shell is None:
@@ -100,14 +151,11 @@ def install(shell: str | None, target: Path | None, json_output: bool, no_color:
             "cannot tell which shell you use from $SHELL; name it: "
             "netkit completion install bash|zsh|fish"
         )
-    path = target or install_path(shell)
+    if target is not None and not target.strip():
+        raise click.BadParameter("an empty path; give a file name", param_hint="'--path'")
+    path = Path(target) if target is not None else install_path(shell)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            raise click.ClickException(f"{path} is a symbolic link; not writing through it")
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(script(shell))
-        tmp.replace(path)
+        write_replacing(path, script(shell))
     except OSError as exc:
         from netkit.net import describe_error
 

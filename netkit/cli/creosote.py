@@ -43,6 +43,7 @@ def creosote() -> None:
 @server_options(DEFAULT_PORT)
 @click.option(
     "--logfile",
+    type=click.Path(),  # no checks here (the listener refuses what it must); completes files
     metavar="PATH",
     default=None,
     help="Also append one escaped line per message to PATH (a regular file; a symlink, "
@@ -179,7 +180,7 @@ def spew(
     import os
     import sys
 
-    from netkit.services.creosote import spew as send
+    from netkit.clients.creosote import spew as send
 
     name, number = endpoint(host, port, allow_zero=False)
     if message == ("-",):

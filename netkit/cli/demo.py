@@ -36,9 +36,10 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
       3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted client
       4 / socketserver  sync makes the second client wait; thread does not
       5 / async         thread, fork and async side by side, measured
-      addresses         resolve localhost, pack-ip 192.168.1.1, byte order
+      addresses         resolve localhost, pack-ip 192.168.1.1, byte order, the
+                        layers of one UDP datagram (anatomy udp, when it may capture)
     """
-    from netkit.services.demo import ALIASES, EXERCISES, run_demo
+    from netkit.demo import ALIASES, EXERCISES, run_demo
 
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))

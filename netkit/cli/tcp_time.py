@@ -12,9 +12,10 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
+from netkit.protocols.timeproto import PROTOCOLS
 
 DEFAULT_PORT = 8888
-_PROTOCOL = click.Choice(["daytime", "time"])
+_PROTOCOL = click.Choice(list(PROTOCOLS))
 
 
 @click.group("tcp-time")
@@ -103,7 +104,7 @@ def get(
     text carries no time zone: a ctime-style reply is read as local time
     (and the output says so).
     """
-    from netkit.services.tcp_time import get_time
+    from netkit.clients.tcp_time import get_time
 
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from netkit.cli._common import (
+    RATE,
     client_options,
     endpoint,
     handle_failures,
@@ -38,7 +39,7 @@ def udp_echo() -> None:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=RATE,
     default=None,
     metavar="N",
     help="Answer at most N datagrams a second per source address; the rest are dropped "
@@ -126,7 +127,7 @@ def send(
     import sys
     from collections.abc import Iterator
 
-    from netkit.services.udp_echo import encode_arg, read_lines, send_messages
+    from netkit.clients.udp_echo import encode_arg, read_lines, send_messages
 
     name, number = endpoint(host, port, allow_zero=False)
 

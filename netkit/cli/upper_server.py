@@ -7,6 +7,7 @@ import sys
 import click
 
 from netkit.cli._common import (
+    SECONDS_OR_ZERO,
     TIMEOUT,
     client_options,
     endpoint,
@@ -15,6 +16,7 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
+from netkit.services.modes import MODES
 
 DEFAULT_PORT = 2345
 
@@ -39,7 +41,7 @@ def upper_server() -> None:
 @server_options(DEFAULT_PORT)
 @click.option(
     "--mode",
-    type=click.Choice(["sync", "thread", "fork", "async"]),
+    type=click.Choice(list(MODES)),
     default=None,
     help="sync: one client at a time; thread / fork: one thread / process per "
     "connection; async: one event loop.  [default: thread]",
@@ -68,7 +70,7 @@ def upper_server() -> None:
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=SECONDS_OR_ZERO,
     default=1.0,
     show_default=True,
     help="On SIGINT/SIGTERM, seconds busy connections get to finish (idle ones close at once).",
@@ -171,7 +173,7 @@ def send(
 
     LINE '-' reads lines from standard input (up to the first empty line).
     """
-    from netkit.services.upper_client import LineClient
+    from netkit.clients.upper import LineClient
 
     payloads = _lines(lines)
     name, port = endpoint(host, port, allow_zero=False)
@@ -220,7 +222,7 @@ def chat(
     An empty line or Ctrl-D ends the session (exit 0); the server going
     away ends it with exit 1.
     """
-    from netkit.services.upper_client import LineClient, chat_loop
+    from netkit.clients.upper import LineClient, chat_loop
 
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)

@@ -86,6 +86,17 @@ class Listening(Event):
     host: str
     port: int
     transport: str  # "tcp" or "udp"
+    #: upper-server: the concurrency mode and, in async mode, the event loop
+    #: that runs ("uvloop" or "asyncio"); left out of the JSON when None
+    mode: str | None = None
+    loop: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        for key in ("mode", "loop"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)

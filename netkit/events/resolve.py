@@ -23,3 +23,17 @@ class Resolved(Event):
     fqdn: str
     source: str  # "system resolver" or "dns 127.0.0.1:53"
     records: list[dict[str, Any]] = field(default_factory=list)
+    # with --server: what each query type got (answer, nodata, nxdomain,
+    # refused, servfail, ..., timeout, unreachable)
+    status: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unresolved(Event):
+    """resolve --json: a query that found nothing (also an ``Error:`` line, exit 1)."""
+
+    event: ClassVar[str] = "unresolved"
+    query: str
+    source: str  # "system resolver" or "dns 127.0.0.1:53"
+    error: str
+    status: dict[str, str] = field(default_factory=dict)  # with --server, per type

@@ -28,6 +28,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 MAGIC = b"[creosote "
+#: the listener's port (the lecture leaves it unnamed) and the sender's chunk size
+DEFAULT_PORT = 7739
+DEFAULT_CHUNK_SIZE = 1024
 HEADER_LEN = 32
 MAX_CHUNKS = 99_999
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4

@@ -6,6 +6,7 @@ Pure functions: what to reply to a datagram, and whether to reply at all.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 # inetd's rule: never answer a privileged source port.  Those are other
 # servers (echo 7, daytime 13, chargen 19, DNS 53, ...), and two of them
@@ -59,13 +60,7 @@ def drop_reason(source: tuple[str, int], own: tuple[str, int]) -> str | None:
     address; refusing a remote peer that happens to use the same port is the
     safe side).
     """
-    host, port = source
-    if port < LOWEST_REPLY_PORT:
-        return DROP_LOW_PORT
-    own_host, own_port = own
-    if port == own_port and (host == own_host or _is_unspecified(own_host)):
-        return DROP_SELF
-    return None
+    return EchoPolicy(own, upper=False).refused(*source)
 
 
 class LoopGuard:
@@ -101,3 +96,58 @@ class LoopGuard:
             self._last.clear()
         self._last[peer] = (reply, now, streak)
         return False
+
+
+class EchoPolicy:
+    """What an echo server answers and what it drops: the one place that decides.
+
+    A server bound to *own* asks :meth:`answer` for each datagram; the
+    source host may be given as text (``"127.0.0.1"``) or packed
+    (``socket.inet_pton`` bytes, as a batched reader has it), and *own_packed*
+    is the server's own host in that form.  *allow* is an optional per-source
+    rate check (``RateLimiter.allow``).  The reply is the datagram
+    (upper-cased with *upper*) or ``None`` with the reason (a ``DROP_*`` key
+    of :data:`DROP_REASONS`).
+    """
+
+    __slots__ = ("_allow", "_guard", "_own_hosts", "_own_port", "_upper", "_wildcard")
+
+    def __init__(
+        self,
+        own: tuple[str, int],
+        *,
+        upper: bool,
+        own_packed: bytes = b"",
+        allow: Callable[[object, float], bool] | None = None,
+    ) -> None:
+        own_host, self._own_port = own
+        self._own_hosts = {own_host, own_packed} - {b""}
+        self._wildcard = _is_unspecified(own_host)
+        self._upper = upper
+        self._allow = allow
+        self._guard = LoopGuard()
+
+    def refused(self, host: object, port: int) -> str | None:
+        """The reason never to answer this source (another server, or ourselves), or None."""
+        if port < LOWEST_REPLY_PORT:
+            return DROP_LOW_PORT
+        if port == self._own_port and (self._wildcard or host in self._own_hosts):
+            return DROP_SELF
+        return None
+
+    def answer(
+        self, host: object, port: int, data: bytes | memoryview, now: float
+    ) -> tuple[bytes | None, str | None]:
+        """(reply, None) to answer; (None, reason) to drop."""
+        if port < LOWEST_REPLY_PORT or port == self._own_port:
+            reason = self.refused(host, port)
+            if reason is not None:
+                return None, reason
+        if self._allow is not None and not self._allow(host, now):
+            return None, DROP_RATE
+        out = bytes(data)
+        if self._upper:
+            out = out.upper()
+        if self._guard.check((host, port), data, out, now):
+            return None, DROP_LOOP
+        return out, None

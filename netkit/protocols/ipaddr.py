@@ -200,3 +200,102 @@ def pack_port(port: int) -> tuple[bytes, int]:
         raise ValueError(f"{port} is out of range 0-65535 for a 16-bit port")
     packed = port.to_bytes(2, "big")
     return packed, int.from_bytes(packed, sys.byteorder)
+
+
+_NOT_A_PORT = "is not a 16-bit port number (0-65535)"
+
+
+def parse_port(text: str) -> int:
+    """A port for ``--short``, as strict as :func:`parse_strict` is for addresses.
+
+    ASCII decimal without leading zeros (``0`` itself is fine) or ``0x`` hex;
+    ``' 80'``, ``'080'`` (C's ``strtol(s, 0)`` reads octal 64) and non-ASCII
+    digits (Python's ``int()`` reads ``'٨٠'`` as 80) are refused with why.
+    """
+    if text == "":
+        raise ValueError(f"an empty value {_NOT_A_PORT}")
+    if text != text.strip() or any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} {_NOT_A_PORT}: it contains white space")
+    if text[:2].lower() == "0x":
+        digits = text[2:]
+        if not digits or not set(digits) <= _HEX:
+            raise ValueError(f"{text!r} {_NOT_A_PORT}: 0x needs hex digits 0-9, a-f after it")
+        value = int(digits, 16)
+    else:
+        bad = next((c for c in text if c not in _DEC), None)
+        if bad is not None:
+            why = (
+                f"{bad!r} is not an ASCII digit 0-9"
+                if bad.isdigit() or bad.isnumeric()
+                else f"unexpected character {bad!r}"
+            )
+            raise ValueError(f"{text!r} {_NOT_A_PORT}: {why}")
+        if len(text) > 1 and text[0] == "0":
+            octal = (
+                f"octal {int(text, 8)}"
+                if set(text) <= _OCT
+                else "octal, where 8 and 9 are no digits"
+            )
+            raise ValueError(
+                f"{text!r} {_NOT_A_PORT}: it has a leading zero, which C's strtol(s, 0) reads "
+                f"as {octal}; write it without the zero, or in 0x hex"
+            )
+        value = int(text)
+    if value > 0xFFFF:
+        raise ValueError(f"{text!r} {_NOT_A_PORT}: {value} is too large")
+    return value
+
+
+class Network(NamedTuple):
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    host_bits_set: bool  # the input named an address inside the network, not the network
+
+
+def parse_network(text: str, version: int | None = None) -> Network:
+    """``ADDRESS/PREFIX`` (or an IPv4 ``ADDRESS/NETMASK``), the address strict.
+
+    The address part is read by :func:`parse_strict` (not an integer); the
+    prefix is ASCII decimal without leading zeros.
+    """
+    addr_text, _, prefix = text.partition("/")
+    if ":" not in addr_text and parse_integer(addr_text) is not None:
+        raise ValueError(f"{text!r}: write the network's address as text (like 10.0.0.0/8)")
+    addr = parse_strict(addr_text, version).address
+    if prefix == "":
+        raise ValueError(f"{text!r}: nothing after '/'; give a prefix length like /24")
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network
+    if "." in prefix and addr.version == 4:
+        mask = _strict_ipv4(prefix)
+        try:
+            net = ipaddress.IPv4Network(f"{addr}/{mask}", strict=False)
+        except ValueError:
+            raise ValueError(f"{text!r}: {prefix} is not a netmask (ones, then zeros)") from None
+    else:
+        most = addr.max_prefixlen
+        if not (prefix.isascii() and prefix.isdigit()) or (len(prefix) > 1 and prefix[0] == "0"):
+            raise ValueError(
+                f"{text!r}: the prefix length {prefix!r} must be a decimal number 0-{most} "
+                "without leading zeros"
+            )
+        if int(prefix) > most:
+            raise ValueError(f"{text!r}: prefix length {prefix} is more than {most}")
+        net = ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
+    return Network(net, net.network_address != addr)
+
+
+def host_range(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> tuple[IPAddress, IPAddress, int]:
+    """First and last usable host and how many (without listing them).
+
+    IPv4: the network and broadcast addresses are not hosts, except in a /31
+    (RFC 3021, point-to-point: both are) and a /32.  IPv6: every address but
+    the Subnet-Router anycast address (the network address), except /127
+    (RFC 6164) and /128 - the rules of Python's ``ipaddress.hosts()``.
+    """
+    first, last, size = net.network_address, net.broadcast_address, net.num_addresses
+    if net.version == 4 and net.prefixlen < 31:
+        return first + 1, last - 1, size - 2
+    if net.version == 6 and net.prefixlen < 127:
+        return first + 1, last, size - 1
+    return first, last, size

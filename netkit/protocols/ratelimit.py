@@ -45,3 +45,31 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class ReportLimit:
+    """At most one report per *interval* seconds for each key; the rest are counted.
+
+    The one "at most once a second" rule of every server's warnings (EMFILE,
+    fork failures, dropped datagrams).  Sans-IO: the caller passes the time.
+    """
+
+    __slots__ = ("_last", "_suppressed", "interval")
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def due(self, now: float, key: str = "") -> bool:
+        """True: report now.  False: within *interval* of the last report (counted)."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        return True
+
+    def take_suppressed(self, key: str = "") -> int:
+        """How many reports of *key* were held back since this was last asked."""
+        return self._suppressed.pop(key, 0)

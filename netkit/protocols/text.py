@@ -14,14 +14,21 @@ from __future__ import annotations
 import re
 
 # Characters that are never shown raw:
-#  - C0 controls, DEL, C1 controls (categories Cc)
-#  - bidi embedding / override / isolate controls and marks
+#  - C0 controls, DEL, C1 controls (category Cc)
+#  - every format character (category Cf in Unicode 14, plus U+13439-1343F
+#    from Unicode 15): the soft hyphen,
+#    bidi embeddings, overrides, isolates and marks, zero-width characters,
+#    the BOM, invisible operators, Arabic and Syriac marks, interlinear
+#    annotations, Egyptian and shorthand format controls, tag characters
+#    (the whole block U+E0000-E007F), which hide or reorder text
 #  - line and paragraph separators (a terminal or log viewer may break lines)
-#  - zero-width and other invisible format characters that can hide text
-#  - BOM
+# tests/test_text.py checks this list against unicodedata.
 _UNSAFE = (
-    "\x00-\x1f\x7f-\x9f"
-    "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\x00-\x1f\x7f-\x9f\xad"
+    "\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e007f"
     # lone surrogates: bytes that were not valid UTF-8 (surrogateescape)
     "\ud800-\udfff"
 )
@@ -40,7 +47,9 @@ def _one(match: re.Match[str]) -> str:
         return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def decode(data: bytes) -> str:

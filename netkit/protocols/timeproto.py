@@ -15,6 +15,7 @@ import calendar
 import math
 import struct
 import time
+from typing import NamedTuple
 
 #: seconds from 1900-01-01 to 1970-01-01 (70 years, 17 of them leap years)
 RFC868_OFFSET = 2_208_988_800
@@ -91,3 +92,106 @@ def parse_daytime(text: str) -> tuple[int | None, str]:
             continue
         return int(time.mktime(tm)), "no zone given: read as local time"
     return None, "not a time format netkit knows"
+
+
+# --------------------------------------------------------------------------
+# the protocols tcp-time speaks: one object each, named in PROTOCOLS
+
+
+class Reading(NamedTuple):
+    """What a client read from a time server's reply."""
+
+    unix: int | None  # None: a daytime text in no form known here
+    text: str
+    offset_seconds: float | None  # server minus local clock
+    zone: str
+    rfc868: int | None = None
+
+
+class TimeProtocol:
+    """One time protocol: what a server sends in a given second, what a client reads.
+
+    Override :meth:`encode` (the reply of a second), :meth:`shown` (that
+    reply as the log shows it) and :meth:`read` (a client's reading of a
+    reply; ValueError with the reason when it is no such reply).
+    ``max_reply`` bounds what a client reads.  A new protocol is one
+    subclass and one entry in :data:`PROTOCOLS`.
+    """
+
+    name = ""
+    max_reply = 0
+
+    def encode(self, unix_second: int) -> bytes:
+        raise NotImplementedError
+
+    def shown(self, payload: bytes) -> str:
+        raise NotImplementedError
+
+    def read(self, data: bytes, local: float) -> Reading:
+        raise NotImplementedError
+
+
+class Daytime(TimeProtocol):
+    """RFC 867: a ctime line and CRLF, read back in any form :func:`parse_daytime` knows."""
+
+    name = "daytime"
+    max_reply = MAX_DAYTIME
+
+    def encode(self, unix_second: int) -> bytes:
+        return daytime(unix_second)
+
+    def shown(self, payload: bytes) -> str:
+        return payload.decode("ascii").rstrip("\r\n")
+
+    def read(self, data: bytes, local: float) -> Reading:
+        if not data:
+            raise ValueError("empty reply")
+        if len(data) > self.max_reply:
+            raise ValueError(f"oversized reply (more than {self.max_reply} bytes): not a daytime")
+        from netkit.protocols.text import decode
+
+        text = decode(data).rstrip("\r\n")
+        unix, zone = parse_daytime(text)
+        offset = None if unix is None else round(unix - local, 3)
+        return Reading(unix, text, offset, zone)
+
+
+class Time(TimeProtocol):
+    """RFC 868: 4 bytes, seconds since 1900, read in the era nearest the local clock."""
+
+    name = "time"
+    max_reply = RFC868_SIZE
+
+    def encode(self, unix_second: int) -> bytes:
+        return pack_rfc868(unix_second)
+
+    def shown(self, payload: bytes) -> str:
+        return str(int.from_bytes(payload, "big"))
+
+    def read(self, data: bytes, local: float) -> Reading:
+        value = unpack_rfc868(data)
+        unix = from_rfc868(value, local)
+        text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+        return Reading(unix, text, round(unix - local, 3), "UTC", value)
+
+
+#: the protocols by name: ``--protocol`` choices come from here
+PROTOCOLS: dict[str, TimeProtocol] = {p.name: p for p in (Daytime(), Time())}
+
+
+class SecondCache:
+    """The reply of the current second, built once per second (a server's hot path)."""
+
+    __slots__ = ("payload", "protocol", "second")
+
+    def __init__(self, protocol: TimeProtocol) -> None:
+        self.protocol = protocol
+        self.second = -1
+        self.payload = b""
+
+    def at(self, now: float) -> tuple[int, bytes]:
+        sec = int(now)
+        if sec != self.second:
+            self.second = sec
+            self.payload = self.protocol.encode(sec)
+        return sec, self.payload

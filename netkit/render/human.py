@@ -137,6 +137,18 @@ class HumanRenderer:
             line.append(part if isinstance(part, Text) else Text(part, style=style))
         self.err.print(line)
 
+    def prose(self, text: str, indent: int = 2) -> None:
+        """An explanation: wrapped at word boundaries to the console width, indented.
+
+        (Log lines stay one event a line; only results' explanations wrap.)
+        """
+        import textwrap
+
+        pad = " " * indent
+        width = max(self.out.width - 1, 20 + indent)  # the last column makes terminals wrap
+        for line in textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad):
+            self.out.print(Text(line, style="dim"))
+
     def status(self, message: str | Text, style: str = "") -> None:
         self.err.print(message if isinstance(message, Text) else Text(message, style=style))
 
@@ -164,6 +176,8 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
         Text.assemble(
             ("listening on ", ""),
             (f"{ev.transport} {host}:{ev.port}", "bold green"),
+            (f" with --mode {ev.mode}" if ev.mode else "", ""),
+            (f" on {ev.loop}" if ev.loop else "", ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )

@@ -1,44 +1,39 @@
-"""Mr. Creosote, the lecture's UDP remote debugger: listener, sender, logging handler.
+"""Mr. Creosote, the lecture's UDP remote debugger: the listener.
 
-* :class:`CreosoteListener` receives plain datagrams, chunked messages
-  (reassembled, see :mod:`netkit.protocols.creosote`) and syslog datagrams,
-  emits one event per message and can append one escaped line per message
-  to a log file.
-* :func:`spew` sends one message as datagrams of at most ``chunk_size`` bytes.
-* :class:`CreosoteHandler` is a :class:`logging.Handler` that sends log
-  records to a listener without ever blocking the program.
+:class:`CreosoteListener` receives plain datagrams, chunked messages
+(reassembled, see :mod:`netkit.protocols.creosote`) and syslog datagrams,
+emits one event per message and can append one escaped line per message
+to a log file.  The sender and the logging handler are
+:mod:`netkit.clients.creosote`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import selectors
 import socket
 import stat
 import threading
 import time
 from datetime import datetime
 
+from netkit.clients.creosote import spew as spew  # tests import it from here
 from netkit.events import Listening, Notice, Sink
-from netkit.events.creosote import IncompleteMessage, Message, Spewed
+from netkit.events.creosote import IncompleteMessage, Message
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,
     bind_socket,
     bound_address,
-    connect_socket,
     describe_error,
-    format_host,
     format_peer,
     udp_drops,
 )
 from netkit.protocols import creosote, syslog
 from netkit.protocols.text import escape
-from netkit.services.base import Service
+from netkit.services.core import Server
+from netkit.services.loops import DatagramReader, Loop
 
-DEFAULT_PORT = 7739
-DEFAULT_CHUNK_SIZE = 1024
+DEFAULT_PORT = creosote.DEFAULT_PORT
 RCVBUF = 4 << 20  # ask for a large receive buffer: bursts of chunks (capped by rmem_max)
 _BATCH = 1000  # datagrams read per wake-up before the log file is flushed
 LOG_BUFFER = 1 << 16  # bytes of whole lines the log file collects before a write
@@ -48,10 +43,6 @@ LOG_CHECK_SECONDS = 0.5  # how often the log path is checked for a rotation (ino
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-def new_message_id() -> str:
-    return os.urandom(4).hex()
 
 
 # --------------------------------------------------------------------------
@@ -180,8 +171,11 @@ def message_line(time_text: str, peer: str, data: bytes, note: str = "") -> str:
 # listener
 
 
-class CreosoteListener(Service):
+class CreosoteListener(Server):
     """Receive messages on UDP; ``count`` counts whole messages."""
+
+    thread_name = "netkit-creosote"
+    failure_action = "listener failed"
 
     def __init__(
         self,
@@ -203,8 +197,6 @@ class CreosoteListener(Service):
         self.quiet = quiet
         self.reassembler = creosote.Reassembler(timeout=incomplete_timeout)
         self._sock: socket.socket | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
         self._log: LineLog | None = None
         self._log_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open log file
         self._log_lock = threading.Lock()
@@ -213,72 +205,80 @@ class CreosoteListener(Service):
         self._reopen = threading.Event()
         self._reopen_failed = False
         self._next_log_check = 0.0
-        self._thread: threading.Thread | None = None
 
-    def _start(self) -> tuple[str, int]:
+    def bind(self) -> tuple[str, int]:
         if self.logfile is not None:
             self._set_log(open_logfile(self.logfile))  # refused before listening
-        try:
-            sock = bind_socket(
-                self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version
-            )
-        except BaseException:
-            self._close_log()
-            raise
+        sock = bind_socket(self.host, self.port, socktype=socket.SOCK_DGRAM, version=self.version)
+        self._sock = sock
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         except OSError:
             pass
-        sock.setblocking(False)
-        self._sock = sock
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        address = bound_address(sock)
-        self.emit(Listening(host=address[0], port=address[1], transport="udp"))
-        self._thread = threading.Thread(target=self._serve, name="netkit-creosote", daemon=True)
-        self._thread.start()
-        return address
+        return bound_address(sock)
+
+    def listening(self, address: tuple[str, int]) -> Listening:
+        return Listening(host=address[0], port=address[1], transport="udp")
 
     # -- the receive loop ----------------------------------------------------
-    def _serve(self) -> None:
-        sock, wake = self._sock, self._wake_r
-        assert sock is not None and wake is not None
-        buf = bytearray(UDP_MAX_PAYLOAD)
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_READ)
-            sel.register(wake, selectors.EVENT_READ)
-            try:
-                while not self.stop_requested:
-                    deadline = self.reassembler.next_deadline()
-                    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                    sel.select(wait)
-                    if self.stop_requested:
-                        break
-                    self._drain(wake)
-                    self._check_log()
-                    self._read(sock, buf, _BATCH)
-                    for inc in self.reassembler.expire(time.monotonic()):
-                        self._incomplete(inc)
-                    self._flush_log()
-                if not self._count_reached():
-                    # stopped by a signal: take what the kernel already holds (bounded)
-                    self._read(sock, buf, 100 * _BATCH, time.monotonic() + _DRAIN_SECONDS)
-                for inc in self.reassembler.flush("stopped"):
-                    self._incomplete(inc)
-                self._report_drops(sock)
-            except Exception as exc:  # never die silently: the command exits 1 with it
-                self.fail(describe_error(exc, "listener failed"))
-            finally:
-                self._close_log()
+    def serve(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        loop = Loop(self)
+        reader = DatagramReader(
+            loop,
+            sock,
+            self._datagram,
+            batch=_BATCH,
+            bufsize=UDP_MAX_PAYLOAD,
+            max_recv_errors=None,
+            watch=False,
+        )
 
-    @staticmethod
-    def _drain(wake: socket.socket) -> None:
-        for _ in range(64):  # bounded: a few wake-up bytes (SIGHUP) at most
-            try:
-                if not wake.recv(64):
-                    return
-            except (BlockingIOError, InterruptedError):
-                return
+        def readable() -> None:
+            self._check_log()
+            reader.read()
+
+        def after_round() -> None:
+            self._check_log()
+            for inc in self.reassembler.expire(time.monotonic()):
+                self._incomplete(inc)
+            self._flush_log()
+
+        loop.add(sock, readable)
+        loop.after_round.append(after_round)
+        try:
+            while not self.stop_requested:
+                deadline = self.reassembler.next_deadline()
+                loop.run_once(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if not self._count_reached():
+                # stopped by a signal: take what the kernel already holds (bounded)
+                until = time.monotonic() + _DRAIN_SECONDS
+                for _ in range(100 * _BATCH // 256):
+                    if self.failure is not None or time.monotonic() > until:
+                        break
+                    if reader.read(256, stopping=True) < 256:
+                        break
+            for inc in self.reassembler.flush("stopped"):
+                self._incomplete(inc)
+            self._report_drops(sock)
+        finally:
+            reader.close()
+            loop.close()
+            self.add_counts({"receive_errors": reader.recv_errors})
+            self._close_log()
+
+    def _datagram(self, data: memoryview, addr: tuple[str, int]) -> None:
+        if self._count_reached() or self.failure is not None:
+            return None  # read and dropped: the stop is on its way
+        self.bump("datagrams")
+        now = time.monotonic()
+        for result in self.reassembler.feed(addr, bytes(data), now):
+            if isinstance(result, creosote.Complete):
+                self._complete(result)
+            else:
+                self._incomplete(result)
+        return None
 
     def _report_drops(self, sock: socket.socket) -> None:
         """Put the kernel's count of datagrams dropped for this socket in the summary."""
@@ -298,29 +298,6 @@ class CreosoteListener(Service):
 
     def _count_reached(self) -> bool:
         return self.count is not None and self.counts["messages"] >= self.count
-
-    def _read(
-        self, sock: socket.socket, buf: bytearray, limit: int, until: float | None = None
-    ) -> None:
-        for i in range(limit):
-            if self._count_reached() or self.failure is not None:
-                return
-            if until is not None and i % 256 == 255 and time.monotonic() > until:
-                return
-            try:
-                n, addr = sock.recvfrom_into(buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # e.g. an ICMP error queued on the socket: not fatal
-                self.bump("receive_errors")
-                continue
-            self.bump("datagrams")
-            now = time.monotonic()
-            for result in self.reassembler.feed(addr, bytes(buf[:n]), now):
-                if isinstance(result, creosote.Complete):
-                    self._complete(result)
-                else:
-                    self._incomplete(result)
 
     def _complete(self, msg: creosote.Complete) -> None:
         assert isinstance(msg.source, tuple)
@@ -377,11 +354,7 @@ class CreosoteListener(Service):
     def reopen_log(self) -> None:
         """Reopen the log file at its path (SIGHUP; safe from a signal handler)."""
         self._reopen.set()
-        if self._wake_w is not None:
-            try:
-                self._wake_w.send(b"h")
-            except OSError:
-                pass  # full or closed: the flag is seen at the next wake-up anyway
+        self.waker.wake()  # full or closed: the flag is seen at the next wake-up anyway
 
     def _check_log(self) -> None:
         """Reopen the log file after SIGHUP, or when its path now names another file.
@@ -491,14 +464,9 @@ class CreosoteListener(Service):
             self._log = None
             self._retire(log)
 
-    def _stop(self, grace: float) -> None:
-        if self._wake_w is not None:
-            try:
-                self._wake_w.send(b"\0")
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(max(grace, 5.0))
+    stop_margin = 5.0  # what is queued is read for up to _DRAIN_SECONDS after a stop
+
+    def finish(self) -> None:
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not
@@ -509,109 +477,8 @@ class CreosoteListener(Service):
         if self._log_error is not None and self.failure is None:
             # reported when it happened; the exit status says so too (exit 1)
             self.failure = f"the log file {self.logfile} is incomplete: a write failed (see above)"
-        for s in (self._sock, self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
-
-
-# --------------------------------------------------------------------------
-# sender
-
-
-def spew(
-    data: bytes,
-    *,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    version: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    wait: float = 0.25,
-) -> Spewed:
-    """Send *data* as one message; return what was sent.
-
-    Raises ``ValueError`` if *chunk_size* cannot carry the message (a usage
-    error) and :class:`NetError` if the listener's host refused (ICMP port
-    unreachable, seen as ECONNREFUSED on the connected socket during the
-    sends or within *wait* seconds after the last one).
-    """
-    datagrams = creosote.split(data, chunk_size, new_message_id())
-    where = f"{format_host(host)}:{port}"
-    sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
-    try:
-        peer = format_peer(sock.getpeername())
-        try:
-            for datagram in datagrams:
-                sock.send(datagram)
-            # an ICMP error arrives as a pending socket error: readable at once
-            sock.settimeout(wait)
-            try:
-                sock.recv(1)
-            except TimeoutError:
-                pass
-        except ConnectionRefusedError:
-            raise NetError(
-                f"no listener on {where}: the host answered ICMP port unreachable "
-                "(connection refused)"
-            ) from None
-        except OSError as exc:
-            raise NetError(describe_error(exc, f"cannot send to {where}")) from exc
-    finally:
-        sock.close()
-    return Spewed(
-        peer=peer,
-        bytes=len(data),
-        chunks=len(datagrams),
-        datagram_bytes=sum(len(d) for d in datagrams),
-    )
-
-
-# --------------------------------------------------------------------------
-# logging handler
-
-
-class CreosoteHandler(logging.Handler):
-    """Send log records to a creosote listener (``netkit creosote listen``).
-
-    One record is one message, chunked when long (tracebacks), so the
-    listener shows it whole.  The socket is non-blocking and unconnected:
-    with no listener running the datagrams are simply lost, and a full
-    socket buffer drops a record instead of stopping the program.
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        level: int = logging.NOTSET,
-    ) -> None:
-        super().__init__(level)
-        if chunk_size < creosote.HEADER_LEN + 4:
-            raise ValueError(f"chunk_size must be at least {creosote.HEADER_LEN + 4}")
-        family, _type, _proto, _canon, sockaddr = socket.getaddrinfo(
-            host, port, 0, socket.SOCK_DGRAM
-        )[0]
-        self.address = sockaddr
-        self.chunk_size = chunk_size
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            data = self.format(record).encode("utf-8", "backslashreplace")
-            for datagram in creosote.split(data, self.chunk_size, new_message_id()):
-                self.sock.sendto(datagram, self.address)
-        except OSError:
-            pass  # no room, nobody listening, no route: drop the record, never block
-        except Exception:
-            self.handleError(record)
 
     def close(self) -> None:
-        self.acquire()
-        try:
-            self.sock.close()
-        finally:
-            self.release()
-        super().close()
+        self._close_log()
+        if self._sock is not None:
+            self._sock.close()

@@ -17,6 +17,14 @@ from typing import Any, TypeVar
 
 from netkit.events.resolve import Resolved
 from netkit.net import NetError, family_of, format_host, is_ip_address
+from netkit.protocols.dnsstatus import (
+    ANSWER,
+    NODATA,
+    NXDOMAIN,
+    TIMEOUT,
+    UNREACHABLE,
+    describe_status,
+)
 
 T = TypeVar("T")
 
@@ -118,6 +126,101 @@ def resolve_system(query: str, *, version: int | None = None, timeout: float = 5
     return _bounded(lambda: _forward(query, version), timeout, f"lookup of {query!r}")
 
 
+class LookupFailed(NetError):
+    """Nothing found at a DNS server; *status* says what each query type got."""
+
+    def __init__(self, message: str, status: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+RESEND_AFTER = 1.0  # seconds before a UDP query is sent again (loss on the way)
+
+
+def _query_all(queries: dict[str, Any], server: str, port: int, timeout: float) -> dict[str, Any]:
+    """Send every query at once over its own connected UDP socket; wait for all.
+
+    Returns type -> a dns.message.Message, or TIMEOUT / UNREACHABLE.  A
+    connected socket hears the ICMP port-unreachable a closed port sends back
+    (ECONNREFUSED), so a server that is not there is reported at once, as dig
+    does; a truncated answer is asked again over TCP.  The whole exchange is
+    bounded by *timeout*.
+    """
+    import select
+    import time
+
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+
+    deadline = time.monotonic() + timeout
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    results: dict[str, Any] = {}
+    socks: dict[socket.socket, str] = {}
+    wires = {t: q.to_wire() for t, q in queries.items()}
+    try:
+        for t in queries:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks[sock] = t
+            sock.setblocking(False)
+            try:
+                sock.connect((server, port))
+                sock.send(wires[t])
+            except ConnectionRefusedError:
+                results[t] = UNREACHABLE
+        last_send = time.monotonic()
+        while len(results) < len(queries):
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now - last_send >= RESEND_AFTER:
+                for sock, t in socks.items():
+                    if t not in results:
+                        try:
+                            sock.send(wires[t])
+                        except ConnectionRefusedError:
+                            results[t] = UNREACHABLE
+                last_send = now
+            waiting = [sock for sock, t in socks.items() if t not in results]
+            if not waiting:
+                break
+            wait = min(deadline - now, RESEND_AFTER - (now - last_send))
+            ready, _, _ = select.select(waiting, [], [], max(wait, 0.0))
+            for sock in ready:
+                t = socks[sock]
+                try:
+                    data = sock.recv(65535)
+                except ConnectionRefusedError:
+                    results[t] = UNREACHABLE
+                    continue
+                except OSError:
+                    continue
+                try:
+                    reply = dns.message.from_wire(data)
+                except dns.exception.DNSException:
+                    continue  # not a DNS message: keep waiting for the answer
+                if not queries[t].is_response(reply):
+                    continue  # a stale or forged reply
+                if reply.flags & dns.flags.TC:
+                    remaining = max(deadline - time.monotonic(), 0.001)
+                    try:
+                        reply = dns.query.tcp(queries[t], server, timeout=remaining, port=port)
+                    except (dns.exception.Timeout, TimeoutError):
+                        results[t] = TIMEOUT
+                        continue
+                    except ConnectionRefusedError:
+                        results[t] = UNREACHABLE
+                        continue
+                results[t] = reply
+    finally:
+        for sock in socks:
+            sock.close()
+    for t in queries:
+        results.setdefault(t, TIMEOUT)
+    return results
+
+
 def resolve_dns(
     query: str,
     server: str,
@@ -127,18 +230,20 @@ def resolve_dns(
     rtype: str | None = None,
     timeout: float = 5.0,
 ) -> Resolved:
-    """Ask one DNS server directly (dnspython): A/AAAA, PTR for an address, or *rtype*."""
+    """Ask one DNS server directly: A and AAAA, PTR for an address, or *rtype*.
+
+    Every type asked gets a status (``answer``, ``nodata``, ``nxdomain``,
+    ``refused``, ``servfail``, ... , ``timeout``, ``unreachable``); the lookup
+    succeeds when any of them found what was asked (an address, or a record of
+    *rtype*), and fails with one line naming each status otherwise.
+    """
     import dns.exception
+    import dns.message
     import dns.name
+    import dns.rcode
     import dns.rdatatype
-    import dns.resolver
     import dns.reversename
 
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [server]
-    resolver.port = port
-    resolver.lifetime = timeout
-    resolver.timeout = timeout
     where = f"{format_host(server)}:{port}"
     reverse = is_ip_address(query)
     if rtype:
@@ -156,55 +261,60 @@ def resolve_dns(
     except (dns.exception.DNSException, ValueError) as exc:
         raise NetError(f"{query!r} is not a valid DNS name: {exc}") from exc
 
+    queries = {t: dns.message.make_query(qname, dns.rdatatype.from_text(t)) for t in types}
+    try:
+        replies = _query_all(queries, server, port, timeout)
+    except OSError as exc:
+        from netkit.net import describe_error
+
+        raise NetError(describe_error(exc, f"{query!r}: DNS query to {where}")) from exc
+
     records: list[dict[str, Any]] = []
-    canonical = ""
-    aliases: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    status: dict[str, str] = {}
+    cnames: dict[str, str] = {}  # alias -> target, as the answers chain them
     for t in types:
-        try:
-            answer = resolver.resolve(qname, t, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN as exc:
-            raise NetError(f"{query!r}: no such domain (NXDOMAIN from {where})") from exc
-        except dns.resolver.LifetimeTimeout as exc:
-            raise NetError(
-                f"{query!r}: no answer from DNS server {where} within {timeout:g} s"
-            ) from exc
-        except dns.resolver.NoNameservers as exc:
-            raise NetError(f"{query!r}: DNS server {where} failed to answer ({exc})") from exc
-        except dns.exception.DNSException as exc:
-            raise NetError(f"{query!r}: DNS query to {where} failed: {exc}") from exc
-        canonical = canonical or answer.canonical_name.to_text(omit_final_dot=True)
-        for rrset in answer.response.answer:
-            if rrset.rdtype == dns.rdatatype.CNAME:
-                aliases.append(rrset.name.to_text(omit_final_dot=True))
-                for rd in rrset:
-                    records.append(
-                        {
-                            "type": "CNAME",
-                            "name": rrset.name.to_text(),
-                            "value": rd.to_text(),
-                            "ttl": rrset.ttl,
-                        }
-                    )
-        if answer.rrset is not None:
-            for rd in answer.rrset:
-                records.append(
-                    {
-                        "type": t,
-                        "name": answer.rrset.name.to_text(),
-                        "value": rd.to_text(),
-                        "ttl": answer.rrset.ttl,
-                    }
-                )
+        reply = replies[t]
+        if isinstance(reply, str):
+            status[t] = reply
+            continue
+        rcode = reply.rcode()
+        if rcode != dns.rcode.NOERROR:
+            status[t] = dns.rcode.to_text(rcode).lower()
+            continue
+        wanted = dns.rdatatype.from_text(t)
+        found = False
+        for rrset in reply.answer:
+            kind = dns.rdatatype.to_text(rrset.rdtype)
+            name = rrset.name.to_text()
+            for rd in rrset:
+                value = rd.to_text()
+                if rrset.rdtype == wanted:
+                    found = True
+                if rrset.rdtype == dns.rdatatype.CNAME:
+                    cnames[name.rstrip(".").lower()] = value.rstrip(".")
+                if (kind, name, value) in seen:
+                    continue  # the same CNAME comes with the A and the AAAA answer
+                seen.add((kind, name, value))
+                records.append({"type": kind, "name": name, "value": value, "ttl": rrset.ttl})
+        status[t] = ANSWER if found else NODATA
+
+    # the canonical name: follow the CNAME chain from the name asked (bounded)
+    canonical = qname.to_text(omit_final_dot=True)
+    aliases: list[str] = []
+    for _ in range(16):
+        target = cnames.get(canonical.lower())
+        if target is None or target in aliases or target == canonical:
+            break
+        aliases.append(canonical)
+        canonical = target
     addresses = _unique([r["value"] for r in records if r["type"] in ("A", "AAAA")])
     v4, v6 = _split(addresses)
-    ptrs = [str(r["value"]).rstrip(".") for r in records if r["type"] == "PTR"]
-    if reverse and ptrs:
-        canonical = ptrs[0]
-        aliases = ptrs[1:]
-    if reverse and not ptrs and not rtype:
-        raise NetError(f"no name for {query} at DNS server {where}")
-    if not records:
-        raise NetError(f"{query!r}: no {'/'.join(types)} records at DNS server {where}")
+    if reverse and not rtype:
+        ptrs = [str(r["value"]).rstrip(".") for r in records if r["type"] == "PTR"]
+        canonical, aliases = (ptrs[0], ptrs[1:]) if ptrs else ("", [])
+    if ANSWER not in status.values():
+        raise LookupFailed(_nothing_found(query, where, status, timeout, reverse=reverse), status)
     return Resolved(
         query=query,
         kind="reverse" if reverse else "forward",
@@ -216,7 +326,29 @@ def resolve_dns(
         fqdn="",
         source=f"dns {where}",
         records=records,
+        status=status,
     )
+
+
+def _nothing_found(
+    query: str, where: str, status: dict[str, str], timeout: float, *, reverse: bool
+) -> str:
+    got = set(status.values())
+    each = ", ".join(f"{t}: {describe_status(s)}" for t, s in status.items())
+    if got == {UNREACHABLE}:
+        return (
+            f"{query!r}: DNS server {where} is not there: its port is unreachable "
+            "(ICMP; is a DNS server listening on that port?)"
+        )
+    if got == {TIMEOUT}:
+        return f"{query!r}: no answer from DNS server {where} within {timeout:g} s"
+    if got == {NXDOMAIN}:
+        return f"{query!r}: no such domain (NXDOMAIN from {where})"
+    if got == {NODATA}:
+        if reverse and list(status) == ["PTR"]:
+            return f"no name for {query} at DNS server {where}"
+        return f"{query!r}: no {'/'.join(status)} records at DNS server {where}"
+    return f"{query!r}: nothing found at DNS server {where} ({each})"
 
 
 def parse_server(text: str) -> tuple[str, int]:

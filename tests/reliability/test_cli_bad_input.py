@@ -66,7 +66,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["upper-server", "send"], 2, "Missing argument 'LINE...'"),
     (["pack-ip"], 2, "Missing argument 'VALUE'"),
     (["creosote", "spew"], 2, "Missing argument"),
-    (["resolve"], 2, "Missing argument 'QUERY'"),
+    (["resolve"], 2, "Missing argument 'QUERY...'"),
     (["demo", "nope"], 2, "'nope' is not one of"),
     (["udp-echo", "send", "-t", "0", "hi"], 2, "--timeout"),
 ]

@@ -30,7 +30,7 @@ EXERCISES: dict[str, str] = {
     "3": "TCP client and server: time and upper-case lines",
     "4": "socketserver: one client at a time, or a thread each",
     "5": "Asynchronous servers: thread, fork and async side by side",
-    "addresses": "Addresses: names, packing and byte order",
+    "addresses": "Addresses and layers: names, packing, byte order, headers",
 }
 ALIASES = {"udp": "1", "creosote": "2", "tcp": "3", "socketserver": "4", "async": "5"}
 
@@ -78,7 +78,8 @@ class Demo:
 
     # -- 1 -------------------------------------------------------------------------------
     def udp(self) -> None:
-        from netkit.services.udp_echo import UdpEchoServer, send_messages
+        from netkit.clients.udp_echo import send_messages
+        from netkit.services.udp_echo import UdpEchoServer
 
         self.section(
             "1",
@@ -136,7 +137,8 @@ class Demo:
 
     # -- 2 -------------------------------------------------------------------------------
     def creosote(self) -> None:
-        from netkit.services.creosote import CreosoteHandler, CreosoteListener, spew
+        from netkit.clients.creosote import CreosoteHandler, spew
+        from netkit.services.creosote import CreosoteListener
 
         self.section(
             "2",
@@ -192,9 +194,10 @@ class Demo:
 
     # -- 3 -------------------------------------------------------------------------------
     def tcp(self) -> None:
-        from netkit.services.tcp_time import TimeServer, get_time
+        from netkit.clients.tcp_time import get_time
+        from netkit.clients.upper import LineClient
+        from netkit.services.tcp_time import TimeServer
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         self.section(
             "3",
@@ -264,8 +267,8 @@ class Demo:
         Returns the wait, how long the first stayed, and what the server logged
         about waiting clients.
         """
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         log = Recorder()
         with UpperServer(log, port=0, mode=mode) as server:
@@ -332,13 +335,14 @@ class Demo:
         )
 
     # -- 5 -------------------------------------------------------------------------------
-    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float]:
+    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float, str]:
+        from netkit.clients.upper import LineClient
         from netkit.services.upper import UpperServer
-        from netkit.services.upper_client import LineClient
 
         counts = {"connections": 0, "requests": 0}
         lock = threading.Lock()
-        with UpperServer(Recorder(), port=0, mode=mode, quiet=True) as server:
+        server = UpperServer(Recorder(), port=0, mode=mode, quiet=True)
+        with server:
             host, port = server.address
             deadline = time.monotonic() + seconds
 
@@ -364,7 +368,8 @@ class Demo:
             for t in threads:
                 t.join(seconds + 10)
             elapsed = time.monotonic() - started
-        return counts["connections"], counts["requests"], elapsed
+            loop = server.loop_used
+        return counts["connections"], counts["requests"], elapsed, loop
 
     def asynchronous(self) -> None:
         from netkit.services.upper import can_fork
@@ -375,13 +380,17 @@ class Demo:
         )
         modes = ["thread", "fork", "async"] if can_fork() else ["thread", "async"]
         rows: list[list[Any]] = []
+        loops = []
         for mode in modes:
-            conns, reqs, elapsed = self._measure(mode, self.seconds)
+            conns, reqs, elapsed, loop = self._measure(mode, self.seconds)
+            on = f" on {loop}" if loop else ""
+            if loop:
+                loops.append(f"--mode {mode} ran on {loop}")
             rate = reqs / elapsed if elapsed > 0 else 0.0
             rows.append([mode, conns, reqs, round(rate)])
             self.step(
                 "client",
-                f"--mode {mode}: 4 clients for {elapsed:.1f} s: {conns} connections, "
+                f"--mode {mode}{on}: 4 clients for {elapsed:.1f} s: {conns} connections, "
                 f"{reqs} requests, {rate:,.0f} requests/s",
                 mode=mode,
                 connections=conns,
@@ -396,7 +405,8 @@ class Demo:
                 rows=rows,
                 note=f"Measured just now on this machine, {self.seconds:g} s per mode, with the "
                 "clients in this same Python process; a figure for this machine at this "
-                "moment, not a benchmark (see benchmarks/ for that).",
+                "moment, not a benchmark (see benchmarks/ for that)."
+                + "".join(f" {what}." for what in loops),
             )
         )
         self.claim(
@@ -443,6 +453,32 @@ class Demo:
             "network byte order is big-endian: 192.168.1.1 is c0 a8 01 01 on the wire, "
             "and ntohl() of the host-order reading gives the address back",
             packed == bytes([192, 168, 1, 1]) and socket.ntohl(host_value) == int(parsed),
+        )
+        self.layers()
+
+    def layers(self) -> None:
+        """netkit anatomy udp when this process may capture; how to run it when not."""
+        from netkit.services import anatomy
+
+        try:
+            outcome = anatomy.run_exchange("udp", lambda e: None)
+        except net.NetError:
+            self.step("anatomy", "netkit anatomy udp needs CAP_NET_RAW: run `sudo netkit anatomy`")
+            return
+        anatomy.dissect_outcome(outcome, loopback=True)
+        request = outcome.layers[0]
+        sizes = {x.kind: x.header.length for x in request}
+        data = len(outcome.captured[0].frame) - sum(sizes.values())
+        self.step(
+            "anatomy",
+            f"netkit anatomy udp: {data} bytes of data in a UDP datagram (+{sizes['udp']}) in an "
+            f"IPv4 packet (+{sizes['ip']}) in an Ethernet frame (+{sizes['eth']}); "
+            f"{outcome.duplicates} loopback duplicates dropped",
+            frames=len(outcome.captured),
+        )
+        self.claim(
+            "each layer adds its header to the data of the one above",
+            len(outcome.captured) == 2 and data == len(b"hello, layers\n"),
         )
 
 

@@ -1,0 +1,92 @@
+"""tcp-time get: a daytime (RFC 867) or time (RFC 868) client over TCP or UDP."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from netkit import net
+from netkit.events.tcp_time import TimeReceived
+from netkit.protocols import timeproto
+
+
+def _read_all(sock: socket.socket, limit: int, deadline: float, what: str) -> bytes:
+    """Read until EOF (or *limit* + 1 bytes) before *deadline*; NetError on timeout."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if chunks:
+                break  # got a reply; the server just did not close
+            raise net.NetError(f"{what}: no reply (timed out)")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(limit + 1 - size)
+        except TimeoutError:
+            if chunks:
+                break
+            raise net.NetError(f"{what}: no reply (timed out)") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def get_time(
+    host: str,
+    port: int,
+    *,
+    protocol: str = "daytime",
+    udp: bool = False,
+    version: int | None = None,
+    timeout: float = 2.0,
+    clock: Callable[[], float] = time.time,
+) -> TimeReceived:
+    """Ask a daytime or time server; :class:`NetError` on refusal, timeout or a bad reply."""
+    where = f"{net.format_host(host)}:{port}"
+    what = f"{protocol} from {where}"
+    proto = timeproto.PROTOCOLS[protocol]
+    limit = proto.max_reply
+    deadline = time.monotonic() + timeout
+    if udp:
+        ep = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)[0]
+        with socket.socket(ep.family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect(ep.sockaddr)
+                sock.send(b"")  # RFC 868 / 867 over UDP: any datagram, the empty one too
+                sock.settimeout(timeout)
+                data = sock.recv(net.UDP_MAX_PAYLOAD)
+            except TimeoutError:
+                raise net.NetError(f"{what}: no reply within {timeout:g} s") from None
+            except OSError as exc:
+                raise net.NetError(net.describe_error(exc, what)) from None
+        where = ep.text
+    else:
+        sock = net.connect_socket(
+            host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout
+        )
+        with sock:
+            where = net.format_peer(sock.getpeername())
+            try:
+                data = _read_all(sock, limit, deadline, what)
+            except OSError as exc:
+                raise net.NetError(net.describe_error(exc, what)) from None
+    local = clock()
+    transport = "udp" if udp else "tcp"
+    try:
+        reading = proto.read(data, local)
+    except ValueError as exc:
+        raise net.NetError(f"{what}: {exc}") from None
+    return TimeReceived(
+        protocol=proto.name,
+        unix=reading.unix,
+        text=reading.text,
+        offset_seconds=reading.offset_seconds,
+        server=where,
+        transport=transport,
+        zone=reading.zone,
+        rfc868=reading.rfc868,
+    )

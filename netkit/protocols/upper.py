@@ -1,0 +1,86 @@
+"""The upper-case line protocol as one sans-IO session: bytes in, bytes out.
+
+The lecture's server, as a state machine free of I/O (the way h11 keeps
+HTTP): feed :meth:`UpperSession.receive` whatever ``recv()`` returned, in
+any split, and send back what it returns.  Each line comes back
+upper-cased with its ending; an empty line ends the session, so does a line
+longer than the cap (after an error reply), so does EOF (``b""``).  Why it
+ended is :attr:`UpperSession.end`.  No clock, no socket: every
+concurrency mode of upper-server only moves bytes to and from it.
+"""
+
+from __future__ import annotations
+
+from netkit.protocols import lines as framing
+
+END_EMPTY = "empty line"
+END_TOO_LONG = "line too long"
+END_EOF = "eof"
+
+BUSY_REPLY = b"ERROR server busy (max clients reached); try again later\r\n"
+
+
+def too_long_reply(max_line: int) -> bytes:
+    return f"ERROR line longer than {max_line} bytes; closing\r\n".encode("ascii")
+
+
+class UpperSession:
+    """One connection's protocol state: lines in, upper-cased replies out.
+
+    With *log_lines*, the content of each line answered (ending removed) is
+    collected in :attr:`heard` for the caller to log, and taken with
+    :meth:`take_heard`.  :attr:`lines` counts the lines answered.
+    """
+
+    __slots__ = ("_fast_max", "end", "framer", "heard", "lines", "log_lines")
+
+    def __init__(self, max_line: int = framing.DEFAULT_MAX_LINE, *, log_lines: bool = False):
+        self.framer = framing.LineFramer(max_line)
+        self.lines = 0
+        self.log_lines = log_lines
+        self.heard: list[bytes] = []
+        self.end: str | None = None
+        self._fast_max = max_line + 1
+
+    @property
+    def idle(self) -> bool:
+        """No partial line pending: closing now loses nothing the client sent."""
+        return self.framer.pending == 0
+
+    def receive(self, data: bytes) -> bytes:
+        """Bytes received -> the reply to send (maybe empty); :attr:`end` says if it ended.
+
+        ``b""`` is EOF.  After the end, what comes is ignored.
+        """
+        n = len(data)
+        framer = self.framer
+        # fast path, the common case: exactly one whole, non-empty line
+        if 2 < n <= self._fast_max and data.find(b"\n") == n - 1 and framer.pending == 0:
+            if self.end is not None:
+                return b""
+            self.lines += 1
+            if self.log_lines:
+                self.heard.append(framing.content(data))
+            return data.upper()
+        if self.end is not None:
+            return b""
+        if not data:
+            self.end = END_EOF
+            return b""
+        out: list[bytes] = []
+        for line in framer.feed(data):
+            if framing.is_end(line):
+                self.end = END_EMPTY
+                break
+            self.lines += 1
+            if self.log_lines:
+                self.heard.append(framing.content(line))
+            out.append(line.upper())
+        if self.end is None and framer.too_long:
+            out.append(too_long_reply(framer.max_line))
+            self.end = END_TOO_LONG
+        return b"".join(out)
+
+    def take_heard(self) -> list[bytes]:
+        heard, self.heard = self.heard, []
+        return heard

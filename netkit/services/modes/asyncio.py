@@ -1,0 +1,287 @@
+"""``--mode async``: one event loop (uvloop when installed) with a Protocol class.
+
+Protocol-level code: ``data_received`` hands the bytes to the session and
+writes its reply in one call, with no coroutine per connection or per
+line.  The idle timeout is one timer per connection that re-arms itself
+only when it fires.  The server's waker is one more reader on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from netkit import net
+from netkit.events import Notice
+from netkit.events.upper_server import Rejected
+from netkit.protocols.ratelimit import ReportLimit
+from netkit.protocols.upper import BUSY_REPLY, END_TOO_LONG, UpperSession
+from netkit.services.loops import RESOURCE_ERRNOS, resource_notice
+from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, Mode
+
+ASYNC_MAX_CLIENTS = 10_000
+LOOPS = ("auto", "uvloop", "asyncio")
+
+
+def new_loop(name: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """A new event loop for ``--loop NAME`` and the name of the one made."""
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if name == "uvloop":
+                raise net.UsageError(
+                    "--loop uvloop: uvloop is not installed (pip install 'netkit-cli[fast]')"
+                ) from None
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
+
+
+class AsyncMode(Mode):
+    """Every connection on one event loop.
+
+    May be overridden: :meth:`protocol_factory` (the asyncio Protocol for a
+    connection) and :meth:`new_loop` (which loop runs).
+    """
+
+    name = "async"
+
+    @staticmethod
+    def default_max_clients() -> int:
+        """10,000, or what the file-descriptor limit allows (less some for the server)."""
+        try:
+            import resource
+
+            soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+            return ASYNC_MAX_CLIENTS
+        if soft == resource.RLIM_INFINITY:
+            return ASYNC_MAX_CLIENTS
+        return max(1, min(ASYNC_MAX_CLIENTS, soft - 64))
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.conns: set[Any] = set()
+        self.aloop: asyncio.AbstractEventLoop | None = None
+        self.loop_used = ""
+        self._aserver: asyncio.AbstractServer | None = None
+        self.reports = ReportLimit()
+        self.all_closed = asyncio.Event()
+
+    def new_loop(self) -> tuple[asyncio.AbstractEventLoop, str]:
+        return new_loop(self.server.loop_name)
+
+    def prepare(self) -> None:
+        # in the starting thread: a missing uvloop or a failing create_server is
+        # the start's failure, before the listening event
+        loop, self.loop_used = self.new_loop()
+        self.aloop = loop
+        try:
+            loop.set_exception_handler(self._on_exception)
+            self._aserver = loop.run_until_complete(
+                loop.create_server(self.protocol_factory(), sock=self.server.listener, backlog=1024)
+            )
+        except BaseException:
+            loop.close()
+            raise
+
+    def run(self) -> None:
+        loop = self.aloop
+        assert loop is not None
+        try:
+            loop.run_until_complete(self._serve())
+        except Exception as exc:
+            self.server.fail(f"event loop failed: {exc}")
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        server = self.server
+        stop = loop.create_future()
+        waker = server.waker
+
+        def on_wake() -> None:
+            waker.drain()
+            if server.stop_requested and not stop.done():
+                stop.set_result(None)
+
+        loop.add_reader(waker.fileno(), on_wake)
+        try:
+            if not server.stop_requested:
+                await stop
+        finally:
+            loop.remove_reader(waker.fileno())
+        server.stopping = True
+        assert self._aserver is not None
+        self._aserver.close()
+        conns = self.conns
+        for p in list(conns):
+            p.shutdown(graceful=True)
+        for graceful in (True, False):
+            if not conns:
+                break
+            try:
+                await asyncio.wait_for(self.all_closed.wait(), server.grace if graceful else 1.0)
+            except TimeoutError:
+                if graceful:
+                    for p in list(conns):
+                        p.shutdown(graceful=False)
+
+    def _on_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        server = self.server
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+            # asyncio pauses accepting for 1 s itself; log at most once a second
+            # (uvloop, through libuv, accepts and closes the extra connection
+            # instead and reports nothing: the default --max-clients stays
+            # below the descriptor limit so clients get the busy reply first)
+            server.bump("accept_errors")
+            if self.reports.due(loop.time()):
+                server.emit(resource_notice(exc, 1.0))
+            return
+        message = context.get("message", "event loop error")
+        server.emit(Notice("warning", f"{message}: {exc!r}" if exc else str(message)))
+
+    def serve_connection(self, conn: Any, peer: str) -> None:  # pragma: no cover
+        raise AssertionError("async mode's connections come from the event loop")
+
+    def protocol_factory(self) -> type[asyncio.Protocol]:
+        return _protocol_class(self)
+
+
+def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
+    server = mode.server
+    assert mode.aloop is not None
+    loop: asyncio.AbstractEventLoop = mode.aloop
+    conns = mode.conns
+    idle_timeout = server.idle_timeout
+    max_clients = server.max_clients
+
+    class UpperProtocol(asyncio.Protocol):
+        __slots__ = (
+            "closing",
+            "drained",
+            "last",
+            "peer",
+            "reason",
+            "session",
+            "started",
+            "timer",
+            "transport",
+        )
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # uvloop's transports do not subclass asyncio.Transport: duck typing
+            self.transport = cast(asyncio.Transport, transport)
+            peer = net.format_peer(transport.get_extra_info("peername"))
+            self.peer = peer
+            self.reason = "eof"
+            self.closing = False
+            self.drained = 0
+            self.session: UpperSession | None = None
+            self.timer: asyncio.TimerHandle | None = None
+            if server.stopping:
+                transport.close()
+                return
+            if len(conns) >= max_clients:
+                self.transport.write(BUSY_REPLY)
+                transport.close()
+                server.bump("rejected")
+                if not server.quiet:
+                    server.emit(Rejected(peer, f"max clients ({max_clients}) reached"))
+                return
+            conns.add(self)
+            self.session = server.new_session()
+            self.started = self.last = loop.time()
+            self.timer = loop.call_at(self.last + idle_timeout, self._check_idle)
+            server.opened(peer)
+
+        def _check_idle(self) -> None:
+            due = self.last + idle_timeout
+            if loop.time() >= due:
+                self.timer = None
+                self._end("idle timeout")
+            else:
+                self.timer = loop.call_at(due, self._check_idle)
+
+        def _end(self, reason: str, abort: bool = False) -> None:
+            if self.closing:
+                return
+            self.closing = True
+            self.reason = reason
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            session = self.session
+            if session is None or self.closing:
+                # closing: the rest is discarded, up to DRAIN_BYTES (as the
+                # blocking modes do); past that the client is only flooding
+                self.drained += len(data)
+                if self.drained > DRAIN_BYTES:
+                    self.transport.abort()
+                return
+            self.last = loop.time()
+            reply = session.receive(data)
+            if session.heard:
+                server.heard(self.peer, session.take_heard())
+            if reply:
+                self.transport.write(reply)
+            end = session.end
+            if end == END_TOO_LONG:
+                # half-close so the client reads the error before the reset that
+                # unread data would cause; drop what still comes, close soon
+                self.closing = True
+                self.reason = end
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+                loop.call_later(DRAIN_SECONDS, self.transport.close)
+            elif end is not None:
+                self._end(end)
+            elif server.stopping and session.idle:
+                self._end("server stopping")
+
+        def eof_received(self) -> bool:
+            if not self.closing:
+                self.reason = "eof"
+            self.closing = True
+            return False  # close the transport
+
+        def pause_writing(self) -> None:
+            # the client does not read its replies: stop reading its lines
+            self.transport.pause_reading()
+
+        def resume_writing(self) -> None:
+            if not self.closing:
+                self.transport.resume_reading()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            session = self.session
+            if session is None:
+                return
+            self.session = None
+            if exc is not None and not self.closing:
+                self.reason = "reset"
+            conns.discard(self)
+            duration = round(loop.time() - self.started, 6)
+            server.closed(self.peer, session.lines, duration, self.reason)
+            if not conns and server.stopping:
+                mode.all_closed.set()
+
+        def shutdown(self, graceful: bool) -> None:
+            """Server stopping: close now if idle (or not *graceful*)."""
+            if self.session is None:
+                return
+            if not graceful:
+                self._end("server stopping", abort=True)
+            elif self.session.idle:
+                self._end("server stopping")
+
+    return UpperProtocol

@@ -1,0 +1,178 @@
+"""The interface every upper-server mode implements, and what the blocking ones share."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from netkit import net
+from netkit.protocols.upper import END_TOO_LONG, UpperSession
+from netkit.services.loops import Acceptor, Loop, set_io_timeouts
+
+if TYPE_CHECKING:
+    from netkit.services.upper import UpperServer
+
+RECV_SIZE = 65_536
+#: after a too-long line: how long to read and drop what the client still sends
+DRAIN_SECONDS = 0.5
+DRAIN_BYTES = 4 << 20
+
+
+class Mode:
+    """How upper-server serves its TCP connections.
+
+    :meth:`run` is called in the server's thread and returns once the
+    server's stop is requested and every connection is closed (or given up
+    on after ``server.grace``).  The default runs the server's
+    :class:`~netkit.services.loops.Loop` with an
+    :class:`~netkit.services.loops.Acceptor` that turns away clients past
+    ``--max-clients`` and hands each other one to :meth:`serve_connection`.
+
+    Override:
+
+    - :meth:`serve_connection` (required): serve one accepted connection,
+      reporting through ``server.closed`` when it ends.  Called in the
+      server's thread; must not block it for long.
+    - :meth:`stop`: close what is still open, within ``server.grace``;
+      called in the server's thread once the loop ended.
+    - :meth:`prepare`: called in the thread that starts the server, before
+      the ``listening`` event (what may fail is best failed there).
+    - :meth:`setup`: watch more files or set timers on the loop.
+    - :meth:`run`: the whole loop, for a mode with a loop of its own.
+    - :meth:`create`: which class serves a given configuration.
+    """
+
+    name: ClassVar[str] = ""
+
+    @staticmethod
+    def default_max_clients() -> int:
+        """The --max-clients of this mode when none is given."""
+        return 256
+
+    def __init__(self, server: UpperServer) -> None:
+        self.server = server
+        self.loop: Loop | None = None
+
+    @classmethod
+    def create(cls, server: UpperServer) -> Mode:
+        return cls(server)
+
+    def prepare(self) -> None:
+        """Before ``listening``: nothing by default."""
+
+    def setup(self, loop: Loop) -> None:
+        """Before the loop starts: nothing by default."""
+
+    def run(self) -> None:
+        server = self.server
+        loop = self.loop = Loop(server)
+        try:
+            self.acceptor = Acceptor(loop, server.listener, self.accepted)
+            self.setup(loop)
+            loop.run()
+            self.stop()
+        finally:
+            loop.close()
+
+    def accepted(self, conn: socket.socket, addr: Any) -> None:
+        server = self.server
+        peer = net.format_peer(addr)
+        if server.open >= server.max_clients:
+            server.reject(conn, peer)
+            return
+        server.opened(peer)
+        self.serve_connection(conn, peer)
+
+    def serve_connection(self, conn: socket.socket, peer: str) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Close what is open: nothing by default."""
+
+
+def since(started: float) -> float:
+    """A session's duration in seconds, as the events show it."""
+    return round(time.monotonic() - started, 6)
+
+
+def serve_blocking(
+    conn: socket.socket,
+    session: UpperSession,
+    idle_timeout: float,
+    stopping: Callable[[], bool],
+    idle_flag: list[bool] | None = None,
+    on_heard: Callable[[list[bytes]], None] | None = None,
+) -> str:
+    """Serve one connection on a blocking socket; return why it ended.
+
+    *idle_flag* (a one-element list) is set while waiting for a new line
+    with nothing pending, so a stop request may close the connection then.
+    *on_heard* gets the lines the session collected (``log_lines``).
+    """
+    conn.setblocking(True)
+    set_io_timeouts(conn, idle_timeout)
+    recv = conn.recv
+    sendall = conn.sendall
+    receive = session.receive
+    while True:
+        if idle_flag is not None:
+            idle_flag[0] = session.idle
+        # checked after the flag is set: a stop that came before is seen here,
+        # one that comes after sees the flag (and shuts the socket for reading)
+        if stopping():
+            return "server stopping"
+        try:
+            data = recv(RECV_SIZE)
+        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO, or the settimeout() fallback
+            return "idle timeout"
+        except OSError:
+            return "reset"
+        finally:
+            if idle_flag is not None:
+                idle_flag[0] = False
+        if not data:
+            return "server stopping" if stopping() else "eof"
+        reply = receive(data)
+        if on_heard is not None and session.heard:
+            on_heard(session.take_heard())
+        if reply:
+            try:
+                sendall(reply)
+            except BlockingIOError:
+                return "idle timeout"  # the client stopped reading
+            except OSError:
+                return "reset"
+        end = session.end
+        if end is not None:
+            if end == END_TOO_LONG:
+                drain(conn)
+            return end
+
+
+def drain(conn: socket.socket) -> None:
+    """Half-close, then read and drop what the client still sends (bounded).
+
+    Closing with unread data makes the kernel send a reset, which can
+    destroy the error reply before the client reads it.
+    """
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(DRAIN_SECONDS)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        got = 0
+        while got < DRAIN_BYTES and time.monotonic() < deadline:
+            chunk = conn.recv(RECV_SIZE)
+            if not chunk:
+                break
+            got += len(chunk)
+    except OSError:
+        pass
+
+
+def close_quietly(conn: socket.socket) -> None:
+    try:
+        conn.close()
+    except OSError:
+        pass

@@ -1,0 +1,95 @@
+"""``--mode thread``: one thread per connection, like ``socketserver.ThreadingMixIn``.
+
+The server's loop accepts; each connection is served by a thread of its
+own on a blocking socket, capped by ``--max-clients``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from netkit.protocols.upper import UpperSession
+from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since
+
+
+class _Conn:
+    __slots__ = ("idle", "peer", "session", "sock", "started")
+
+    def __init__(self, sock: socket.socket, peer: str, session: UpperSession) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.session = session
+        self.started = time.monotonic()
+        self.idle = [False]
+
+
+class ThreadMode(Mode):
+    """A thread per connection.
+
+    May be overridden: :meth:`serve` (what a connection's thread does) and
+    :meth:`stop` (how open connections are ended: idle ones at once, the
+    rest after ``--grace``).
+    """
+
+    name = "thread"
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self._lock = threading.Lock()
+        self._conns: dict[int, _Conn] = {}
+        self._threads: set[threading.Thread] = set()
+
+    def serve_connection(self, conn: socket.socket, peer: str) -> None:
+        c = _Conn(conn, peer, self.server.new_session())
+        t = threading.Thread(target=self.serve, args=(c,), name="netkit-conn", daemon=True)
+        with self._lock:
+            self._conns[conn.fileno()] = c
+            self._threads.add(t)
+        t.start()
+
+    def serve(self, c: _Conn) -> None:
+        server = self.server
+        reason = "reset"
+
+        def heard(lines: list[bytes]) -> None:
+            server.heard(c.peer, lines)
+
+        try:
+            reason = serve_blocking(
+                c.sock, c.session, server.idle_timeout, lambda: server.stopping, c.idle, heard
+            )
+        finally:
+            with self._lock:
+                self._conns.pop(c.sock.fileno(), None)
+            close_quietly(c.sock)
+            server.closed(c.peer, c.session.lines, since(c.started), reason)
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _shut(self, only_idle: bool) -> None:
+        with self._lock:
+            conns = list(self._conns.values())
+        for c in conns:
+            if only_idle and not (c.idle[0] and c.session.idle):
+                continue
+            try:
+                c.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def _join(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(deadline - time.monotonic(), 0))
+
+    def stop(self) -> None:
+        self.server.stopping = True
+        self._shut(only_idle=True)
+        self._join(self.server.grace)
+        self._shut(only_idle=False)
+        self._join(1.0)
