@@ -145,3 +145,22 @@ def test_one_shot_command_imports_only_its_list(
     assert not got & NEVER, sorted(got & NEVER)
     assert got <= ALLOWED[command], sorted(got - ALLOWED[command])
     assert got & OTHER_FAMILIES == ALLOWED[command] & OTHER_FAMILIES, sorted(got & OTHER_FAMILIES)
+
+
+def test_client_modules_import_no_server_code() -> None:
+    """Statically too: nothing in netkit/clients imports netkit.services or ctypes."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "netkit" / "clients"
+    found = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found += [
+                f"{path.name}: {n}" for n in names if n.startswith(("netkit.services", "ctypes"))
+            ]
+    assert found == []

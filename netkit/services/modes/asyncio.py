@@ -9,6 +9,7 @@ only when it fires.  The server's waker is one more reader on the loop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 from netkit import net
@@ -23,8 +24,8 @@ ASYNC_MAX_CLIENTS = 10_000
 LOOPS = ("auto", "uvloop", "asyncio")
 
 
-def new_loop(name: str) -> tuple[asyncio.AbstractEventLoop, str]:
-    """A new event loop for ``--loop NAME`` and the name of the one made."""
+def loop_factory(name: str) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
+    """What makes the event loop for ``--loop NAME``, and that loop's name."""
     if name in ("auto", "uvloop"):
         try:
             import uvloop
@@ -34,15 +35,15 @@ def new_loop(name: str) -> tuple[asyncio.AbstractEventLoop, str]:
                     "--loop uvloop: uvloop is not installed (pip install 'netkit-cli[fast]')"
                 ) from None
         else:
-            return uvloop.new_event_loop(), "uvloop"
-    return asyncio.new_event_loop(), "asyncio"
+            return uvloop.new_event_loop, "uvloop"
+    return asyncio.new_event_loop, "asyncio"
 
 
 class AsyncMode(Mode):
     """Every connection on one event loop.
 
     May be overridden: :meth:`protocol_factory` (the asyncio Protocol for a
-    connection) and :meth:`new_loop` (which loop runs).
+    connection) and :meth:`prepare` (which loop runs: ``loop_factory``).
     """
 
     name = "async"
@@ -69,27 +70,19 @@ class AsyncMode(Mode):
         self.reports = ReportLimit()
         self.all_closed = asyncio.Event()
 
-    def new_loop(self) -> tuple[asyncio.AbstractEventLoop, str]:
-        return new_loop(self.server.loop_name)
-
     def prepare(self) -> None:
-        # in the starting thread: a missing uvloop or a failing create_server is
-        # the start's failure, before the listening event
-        loop, self.loop_used = self.new_loop()
-        self.aloop = loop
+        # in the starting thread: a missing uvloop is the start's failure, and
+        # the listening event names the loop; the loop itself is made and runs
+        # in the server's thread (uvloop serves slower from a loop made elsewhere)
+        self.loop_factory, self.loop_used = loop_factory(self.server.loop_name)
+
+    def run(self) -> None:
+        loop = self.aloop = self.loop_factory()
         try:
             loop.set_exception_handler(self._on_exception)
             self._aserver = loop.run_until_complete(
                 loop.create_server(self.protocol_factory(), sock=self.server.listener, backlog=1024)
             )
-        except BaseException:
-            loop.close()
-            raise
-
-    def run(self) -> None:
-        loop = self.aloop
-        assert loop is not None
-        try:
             loop.run_until_complete(self._serve())
         except Exception as exc:
             self.server.fail(f"event loop failed: {exc}")
