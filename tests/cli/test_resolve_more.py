@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from netkit.cli import cli
 from tests.helpers import NETKIT, env, peer
-from tests.test_resolve import start_dnsmasq
+from tests.interop.test_resolve import start_dnsmasq
 
 HOSTS = "10.9.8.7 only-a.example\n127.0.0.42 example.test\n::42 example.test\n"
 

@@ -15,7 +15,7 @@ from netkit.cli import COMMANDS, cli
 from netkit.cli.completion import script
 from tests.helpers import NETKIT, env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILES = {"bash": "netkit.bash", "zsh": "_netkit", "fish": "netkit.fish"}
 
 

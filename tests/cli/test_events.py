@@ -20,7 +20,7 @@ from netkit.events.resolve import Unresolved
 from netkit.render.human import HANDLERS as BASE_HANDLERS
 from netkit.render.human import Handlers, HumanRenderer, handler_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # emitted with --json only (a human sees an Error: line instead)
 JSON_ONLY = {InvalidValue, Unresolved}
 

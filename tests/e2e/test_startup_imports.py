@@ -151,7 +151,7 @@ def test_client_modules_import_no_server_code() -> None:
     """Statically too: nothing in netkit/clients imports netkit.services or ctypes."""
     import ast
 
-    root = Path(__file__).resolve().parent.parent / "netkit" / "clients"
+    root = Path(__file__).resolve().parents[2] / "netkit" / "clients"
     found = []
     for path in sorted(root.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
