@@ -17,6 +17,7 @@ import logging
 import socket
 import statistics
 import time
+from collections.abc import Callable
 
 from netkit.creosote import CreosoteHandler
 
@@ -44,7 +45,7 @@ def main() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
-    cases = [
+    cases: list[tuple[str, Callable[[], logging.Handler]]] = [
         ("NullHandler (reference)", lambda: logging.NullHandler()),
         ("CreosoteHandler, nothing listening", lambda: CreosoteHandler("127.0.0.1", closed_port)),
         ("CreosoteHandler, unresolvable host", lambda: CreosoteHandler("nosuch.invalid", 7739)),

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.reliability.proc_util import Served, close_all, open_idle
+from tests.helpers import PORT_0_JSON, Server
+from tests.reliability.proc_util import close_all, open_idle
 
 IDLE = 100
 MODES = {
@@ -35,13 +36,14 @@ MODES = {
 
 
 def one_run(args: list[str]) -> tuple[bool, float, str]:
-    with Served("upper-server", "serve", *args) as srv:
+    with Server("upper-server", "serve", *args, *PORT_0_JSON, collect=True) as srv:
         socks = open_idle(srv.port, IDLE)
         try:
             want = int(args[args.index("--prefork") + 1]) if "--prefork" in args else IDLE
             kinds = ("connect", "waiting")
             srv.wait_for(lambda evs: sum(e["event"] in kinds for e in evs) >= want, 20, "accepted")
-            code, took = srv.stop(signal.SIGINT, timeout=5)
+            code, _out, _err = srv.stop(signal.SIGINT, timeout=5)
+            took = srv.took
         finally:
             close_all(socks)
         summaries = srv.of("summary")

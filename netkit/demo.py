@@ -17,18 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from netkit import net
-from netkit.events import (
-    ClientWaiting,
-    DemoClaim,
-    DemoSection,
-    DemoStep,
-    DemoTable,
-    Disconnected,
-    Message,
-    Recorder,
-    Reply,
-    Sink,
-)
+from netkit.events import Recorder, Sink
+from netkit.events.creosote import Message
+from netkit.events.demo import DemoClaim, DemoSection, DemoStep, DemoTable
+from netkit.events.udp_echo import Reply
+from netkit.events.upper_server import ClientWaiting, Disconnected
 from netkit.protocols.text import escape, truncate
 
 EXERCISES: dict[str, str] = {

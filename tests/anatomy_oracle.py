@@ -109,7 +109,7 @@ def compare(events: list[dict[str, Any]], pcap: str) -> tuple[int, list[str]]:
                 if verdict["status"] == "correct":
                     ok = tfields.get(f"{layer['layer']}.checksum.status") == ["1"]
                 else:
-                    ok = bool(calc) and int(calc[0], 16) == verdict["computed"]
+                    ok = calc is not None and bool(calc) and int(calc[0], 16) == verdict["computed"]
                 if not ok:
                     problems.append(
                         f"frame {frame['index']}: {layer['layer']} checksum netkit {verdict}, "

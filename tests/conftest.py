@@ -5,6 +5,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
+import tests.profiles  # noqa: F401  (loads the hypothesis profile)
+
 os.environ.pop("NO_COLOR", None)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +68,9 @@ def run(
     )
 
 
+PORT_0_JSON = ("--port", "0", "--json")  # a server on an ephemeral port, events on stdout
+
+
 def read_line(stream: Any, timeout: float) -> bytes:
     """One line from a pipe, waiting at most *timeout* seconds (no sleeping)."""
     fd = stream.fileno()
@@ -86,13 +91,30 @@ def read_line(stream: Any, timeout: float) -> bytes:
 
 
 class Server:
-    """A real ``netkit ... --json`` server process on port 0.
+    """A real netkit server process, on the port its arguments name (``--port 0``).
 
-    ``port`` comes from its first line, the ``listening`` event.
+    The port comes from its first line: the ``listening`` event on stdout
+    (``--json``), or with *human* the ``listening on ...`` banner on stderr.
+    With *collect*, threads read stdout (JSON events) and stderr from then on,
+    so a server that logs a lot never blocks on a full pipe, and the test
+    waits on :attr:`events` (:meth:`of`, :meth:`wait_for`, :meth:`wait_count`);
+    the server then runs in a session of its own, and leaving the ``with``
+    block kills the whole group.  Without it, :meth:`next_event` reads the
+    next line and the test may read ``proc.stdout`` / ``proc.stderr`` itself.
     """
 
-    def __init__(self, *args: str, timeout: float = 10, **popen: Any) -> None:
+    def __init__(
+        self,
+        *args: str,
+        timeout: float = 10,
+        human: bool = False,
+        collect: bool = False,
+        **popen: Any,
+    ) -> None:
         self.args = [NETKIT, *args]
+        self.collect = collect
+        if collect:
+            popen.setdefault("start_new_session", True)  # cleanup reaches any child
         self.proc = subprocess.Popen(
             self.args,
             stdout=subprocess.PIPE,
@@ -101,34 +123,114 @@ class Server:
             env=env(),
             **popen,
         )
+        self.pid = self.proc.pid
+        self._session = bool(popen.get("start_new_session"))
+        self.took = 0.0  # seconds the last stop() waited
         try:
-            line = read_line(self.proc.stdout, timeout)
+            line = read_line(self.proc.stderr if human else self.proc.stdout, timeout)
         except (TimeoutError, EOFError):
             self.proc.kill()
             _out, err = self.proc.communicate(timeout=5)
             raise AssertionError(f"{args} did not start: {err.decode(errors='replace')}") from None
-        self.listening: dict[str, Any] = json.loads(line)
+        if human:
+            m = re.search(r"listening on (tcp|udp) (.*):(\d+)", line.decode(errors="replace"))
+            assert m, line
+            self.listening: dict[str, Any] = {
+                "event": "listening",
+                "transport": m.group(1),
+                "host": m.group(2).strip("[]"),
+                "port": int(m.group(3)),
+            }
+        else:
+            self.listening = json.loads(line)
         assert self.listening["event"] == "listening", self.listening
         self.host: str = self.listening["host"]
         self.port: int = self.listening["port"]
+        self.events: list[dict[str, Any]] = []
+        self.stdout_lines: list[bytes] = []
+        self.stderr_lines: list[tuple[float, bytes]] = []  # (monotonic time, line)
+        self._cond = threading.Condition()
+        self._readers: list[threading.Thread] = []
+        if collect:
+            self._readers = [
+                threading.Thread(target=self._read_out, daemon=True),
+                threading.Thread(target=self._read_err, daemon=True),
+            ]
+            for t in self._readers:
+                t.start()
 
+    # -- collect: what the reader threads saw ------------------------------
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), True)
+        for line in self.proc.stdout:
+            with self._cond:
+                self.stdout_lines.append(line)
+                self.events.append(json.loads(line))
+                self._cond.notify_all()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        os.set_blocking(self.proc.stderr.fileno(), True)
+        for line in self.proc.stderr:
+            with self._cond:
+                self.stderr_lines.append((time.monotonic(), line))
+                self._cond.notify_all()
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [e for e in self.events if e["event"] == kind]
+
+    def wait_for(
+        self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str
+    ) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: pred(self.events), timeout):
+                raise AssertionError(f"timed out ({timeout} s) waiting for {what}")
+
+    def wait_count(self, kind: str, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+        self.wait_for(lambda evs: sum(e["event"] == kind for e in evs) >= n, timeout, f"{n} {kind}")
+        return self.of(kind)
+
+    @property
+    def stderr(self) -> bytes:
+        with self._cond:
+            return b"".join(line for _t, line in self.stderr_lines)
+
+    # -- without collect ---------------------------------------------------
     def next_event(self, timeout: float = 5) -> dict[str, Any]:
+        assert not self.collect, "a collecting Server's events are in .events"
         line = read_line(self.proc.stdout, timeout)
         event: dict[str, Any] = json.loads(line)
         return event
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 5) -> tuple[int, bytes, bytes]:
-        """Signal the server, wait for it (bounded); (exit code, rest of stdout, stderr)."""
+        """Signal the server, wait for it (bounded); (exit code, rest of stdout, stderr).
+
+        With *collect*, "rest of stdout" is every line after the first.
+        """
+        t0 = time.monotonic()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        os.set_blocking(self.proc.stdout.fileno(), True)
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            if self.collect:
+                self.proc.wait(timeout)
+                out, err = b"", b""
+            else:
+                for f in (self.proc.stdout, self.proc.stderr):
+                    os.set_blocking(f.fileno(), True)
+                out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate(timeout=5)
+            self.proc.wait(5)
             raise AssertionError(f"{self.args} did not stop within {timeout} s") from None
+        self.took = time.monotonic() - t0
+        if self.collect:
+            for t in self._readers:
+                t.join(5)
+            with self._cond:
+                out, err = b"".join(self.stdout_lines), self.stderr
         return self.proc.returncode, out, err
 
     def __enter__(self) -> Server:
@@ -137,32 +239,21 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate(timeout=5)
-
-
-def stat_fields(pid: int | str) -> list[str] | None:
-    """/proc/PID/stat after the command name: [state, ppid, pgrp, ...]; None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def processes(where: Callable[[list[str]], bool]) -> list[int]:
-    """PIDs whose /proc/PID/stat fields (see :func:`stat_fields`) satisfy *where*."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = stat_fields(entry)
-            if fields is not None and where(fields):
-                out.append(int(entry))
-    return out
-
-
-def children(ppid: int, *, state: str | None = None) -> list[int]:
-    """PIDs whose parent is *ppid* (only those in *state*, e.g. ``Z``, when given)."""
-    return processes(lambda f: int(f[1]) == ppid and (state is None or f[0] == state))
+            if not self.collect:
+                self.proc.communicate(timeout=5)
+            else:
+                self.proc.wait(5)
+        if self._session:
+            try:  # a child that outlived it would hold the pipes open
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for t in self._readers:
+            t.join(5)
+        if not any(t.is_alive() for t in self._readers):
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f is not None:
+                    f.close()
 
 
 def read_pty(args: list[str], e: dict[str, str], *, columns: int | None = None) -> bytes:

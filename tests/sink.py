@@ -1,18 +1,23 @@
-"""An event sink for service tests: collects events, waits for them with a timeout."""
+"""The event collector of the tests: keeps events, waits for them with a timeout."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
 
-from netkit.events import Event, Recorder
-
-E = TypeVar("E", bound=Event)
+from netkit.events import Recorder
+from netkit.events.base import E
 
 
 class Collector(Recorder):
     """:class:`netkit.events.Recorder` whose wait failures are test failures."""
 
-    def wait_for(self, kind, n=1, timeout=5.0, where=lambda e: True):  # type: ignore[no-untyped-def]
+    def wait_for(
+        self,
+        kind: type[E],
+        n: int = 1,
+        timeout: float = 10.0,
+        where: Callable[[E], bool] = lambda e: True,
+    ) -> list[E]:
         try:
             return super().wait_for(kind, n, timeout, where)
         except TimeoutError as exc:

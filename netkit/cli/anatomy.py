@@ -100,8 +100,6 @@ def anatomy(
         raise click.UsageError("--no-capture goes with neither --netns nor --pcap")
     if ipv6 and netns:
         raise click.UsageError("-6 runs on loopback; --netns uses IPv4 (192.0.2.0/24)")
-    import netkit.render.anatomy  # noqa: F401  (its handlers: loaded by this command only)
-
     out = renderer(json_output, no_color)
     if show_fields:
         out.show_fields = True  # type: ignore[attr-defined]  # read by netkit.render.anatomy

@@ -102,7 +102,7 @@ def _printer(shell: str) -> click.Command:
     @output_options
     def show(json_output: bool, no_color: bool) -> None:
         if json_output:
-            from netkit.events import CompletionScript
+            from netkit.events.completion import CompletionScript
             from netkit.render.jsonl import JsonRenderer
 
             JsonRenderer()(CompletionScript(shell=shell, script=script(shell)))
@@ -161,7 +161,7 @@ def install(shell: str | None, target: str | None, json_output: bool, no_color: 
 
         raise click.ClickException(describe_error(exc, f"cannot write {path}")) from None
     if json_output:
-        from netkit.events import CompletionInstalled
+        from netkit.events.completion import CompletionInstalled
         from netkit.render.jsonl import JsonRenderer
 
         JsonRenderer()(CompletionInstalled(shell=shell, path=str(path)))

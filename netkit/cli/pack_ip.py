@@ -86,7 +86,7 @@ def pack_ip(
                 raise click.BadParameter(str(exc), param_hint="'VALUE'") from None
             bad += 1
             if json_output and out is not None:  # one object per value, bad ones too
-                from netkit.events import InvalidValue
+                from netkit.events.pack_ip import InvalidValue
 
                 out(InvalidValue(input=value, error=str(exc)))
             click.echo(f"Error: Invalid value for 'VALUE': {exc}", err=True)
@@ -125,7 +125,7 @@ def _convert(value: str, *, lenient: bool, short: bool, version: int | None) -> 
     from netkit.protocols import ipaddr
 
     if short:
-        from netkit.events import PortPacked
+        from netkit.events.pack_ip import PortPacked
 
         port = ipaddr.parse_port(value)
         packed, host_value = ipaddr.pack_port(port)
@@ -138,7 +138,7 @@ def _convert(value: str, *, lenient: bool, short: bool, version: int | None) -> 
         )
     if "/" in value:
         return _network(value, version)
-    from netkit.events import AddressPacked
+    from netkit.events.pack_ip import AddressPacked
 
     parse = ipaddr.parse_lenient if lenient else ipaddr.parse_strict
     parsed = parse(value, version)
@@ -159,7 +159,7 @@ def _convert(value: str, *, lenient: bool, short: bool, version: int | None) -> 
 
 
 def _network(value: str, version: int | None) -> Event:
-    from netkit.events import NetworkInfo
+    from netkit.events.pack_ip import NetworkInfo
     from netkit.protocols import ipaddr
 
     parsed = ipaddr.parse_network(value, version)
@@ -183,7 +183,7 @@ def _network(value: str, version: int | None) -> Event:
 
 def _bare(event: Event) -> str:
     """-q: the converted value alone."""
-    from netkit.events import AddressPacked, NetworkInfo, PortPacked
+    from netkit.events.pack_ip import AddressPacked, NetworkInfo, PortPacked
 
     if isinstance(event, PortPacked):
         return str(event.host_order_integer)

@@ -88,7 +88,7 @@ def resolve(
                 result = service.resolve_system(query, version=version, timeout=timeout)
         except NetError as exc:
             if json_output:  # scripts get one object per query, failures too
-                from netkit.events import Unresolved
+                from netkit.events.resolve import Unresolved
 
                 source = "system resolver" if address is None else "dns " + net.format_peer(address)
                 status = getattr(exc, "status", {})

@@ -32,12 +32,6 @@ _PROTOCOL_HELP = (
 )
 
 
-def _sntp_renderer(json_output: bool) -> None:
-    """The human handlers of the SNTP and encode events: loaded by these commands only."""
-    if not json_output:
-        import netkit.render.sntp  # noqa: F401
-
-
 @click.group("tcp-time")
 def tcp_time() -> None:
     """Time over TCP (or UDP): daytime text (RFC 867), binary seconds since 1900 (RFC 868), SNTP.
@@ -133,7 +127,6 @@ def serve(
         from netkit.services.sntp_server import SntpSettings
 
         sntp = SntpSettings(stratum=stratum, refid=ref, rate=rate)
-        _sntp_renderer(json_output)
     elif stratum is not None or refid is not None or rate is not None:
         raise click.UsageError("--stratum, --refid and --rate go with --protocol sntp")
     out = renderer(json_output, no_color, quiet)
@@ -207,7 +200,6 @@ def get(
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
     if protocol == "sntp":
-        _sntp_renderer(json_output)
         from netkit.clients.sntp import get_sntp
         from netkit.events import Notice
 
@@ -249,14 +241,13 @@ def encode(when: str | None, json_output: bool, no_color: bool) -> None:
     """
     import time
 
-    from netkit.events import TimeEncoded
+    from netkit.events.sntp import TimeEncoded
     from netkit.protocols import timecodes
 
     try:
         unix = time.time() if when is None else timecodes.parse_when(when)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="WHEN") from None
-    _sntp_renderer(json_output)
     out = renderer(json_output, no_color)
     out(TimeEncoded(**timecodes.encode(unix)))
     out.close()

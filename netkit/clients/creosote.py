@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from netkit.events import Spewed
+from netkit.events.creosote import Spewed
 from netkit.net import NetError, connect_socket, describe_error, format_host, format_peer
 from netkit.protocols import creosote
 

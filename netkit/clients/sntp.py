@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netkit import net
-from netkit._events_sntp import SntpTime
+from netkit.events.sntp import SntpTime
 from netkit.protocols import ntp
 
 #: kiss-o'-death RATE answers tolerated (each one doubles the wait) before giving up

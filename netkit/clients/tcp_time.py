@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from netkit import net
-from netkit.events import TimeReceived
+from netkit.events.tcp_time import TimeReceived
 from netkit.protocols import timeproto
 
 

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from netkit.events import Reply, Sink
+from netkit.events import Sink
+from netkit.events.udp_echo import Reply
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,

@@ -10,7 +10,8 @@ import time
 from types import TracebackType
 
 from netkit import net
-from netkit.events import LineReply, Sink
+from netkit.events import Sink
+from netkit.events.upper_server import LineReply
 from netkit.protocols import lines as framing
 
 MAX_REPLY = framing.DEFAULT_MAX_LINE + 2

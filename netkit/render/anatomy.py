@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from netkit._events_anatomy import (
+from netkit.events.anatomy import (
     AnatomyExchange,
     AnatomyFrame,
     AnatomyNeighbours,
@@ -25,7 +25,9 @@ from netkit._events_anatomy import (
 from netkit.protocols.dissect import Layer
 from netkit.protocols.frames import Field, tcp_flag_names
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import HumanRenderer, handles
+from netkit.render.human import Handlers, HumanRenderer
+
+HANDLERS = Handlers()
 
 PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
 TITLES = {
@@ -197,7 +199,7 @@ def _checksum_line(layer: Layer) -> Text | None:
     return line
 
 
-@handles(AnatomyExchange)
+@HANDLERS.on(AnatomyExchange)
 def _exchange(r: HumanRenderer, ev: AnatomyExchange) -> None:
     from rich.rule import Rule
 
@@ -211,7 +213,7 @@ def _exchange(r: HumanRenderer, ev: AnatomyExchange) -> None:
         r.out.print(Text(f"· {escape(note)}", style="dim"))
 
 
-@handles(AnatomyFrame)
+@HANDLERS.on(AnatomyFrame)
 def _frame(r: HumanRenderer, ev: AnatomyFrame) -> None:
     _frames(r).append(ev)
     frame = bytes.fromhex(ev.hex)
@@ -363,7 +365,7 @@ def _ends(events: list[AnatomyFrame]) -> tuple[str, str]:
     return "client", "server"
 
 
-@handles(AnatomySummary)
+@HANDLERS.on(AnatomySummary)
 def _summary(r: HumanRenderer, ev: AnatomySummary) -> None:
     from rich.rule import Rule
 
@@ -399,7 +401,7 @@ def _summary(r: HumanRenderer, ev: AnatomySummary) -> None:
     r.status(Text(tail, style="bold"))
 
 
-@handles(AnatomyNeighbours)
+@HANDLERS.on(AnatomyNeighbours)
 def _neighbours(r: HumanRenderer, ev: AnatomyNeighbours) -> None:
     entries = ", ".join(
         f"{escape(e['address'])} at {escape(e['mac'])} ({escape(e['state'])})" for e in ev.entries
@@ -413,7 +415,7 @@ def _neighbours(r: HumanRenderer, ev: AnatomyNeighbours) -> None:
     )
 
 
-@handles(AnatomySocket)
+@HANDLERS.on(AnatomySocket)
 def _socket(r: HumanRenderer, ev: AnatomySocket) -> None:
     line = Text.assemble(
         (f"{escape(ev.role)} ({ev.transport}) ", "bold"),

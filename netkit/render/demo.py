@@ -6,12 +6,14 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from netkit.events import DemoClaim, DemoSection, DemoStep, DemoTable
+from netkit.events.demo import DemoClaim, DemoSection, DemoStep, DemoTable
 from netkit.protocols.text import escape
-from netkit.render.human import HumanRenderer, handles
+from netkit.render.human import Handlers, HumanRenderer
+
+HANDLERS = Handlers()
 
 
-@handles(DemoSection)
+@HANDLERS.on(DemoSection)
 def _section(r: HumanRenderer, ev: DemoSection) -> None:
     title = f"Exercise {ev.exercise}: {ev.title}" if ev.exercise.isdigit() else ev.title
     r.out.print()
@@ -19,7 +21,7 @@ def _section(r: HumanRenderer, ev: DemoSection) -> None:
     r.out.print(Text(f"Q: {escape(ev.question)}", style="italic"))
 
 
-@handles(DemoStep)
+@HANDLERS.on(DemoStep)
 def _step(r: HumanRenderer, ev: DemoStep) -> None:
     line = Text("  ")
     line.append(f"{escape(ev.actor):>8}", style="bold cyan")
@@ -28,7 +30,7 @@ def _step(r: HumanRenderer, ev: DemoStep) -> None:
     r.out.print(line)
 
 
-@handles(DemoClaim)
+@HANDLERS.on(DemoClaim)
 def _claim(r: HumanRenderer, ev: DemoClaim) -> None:
     mark, style = ("✓", "bold green") if ev.holds else ("✗", "bold red")
     line = Text("  ")
@@ -40,7 +42,7 @@ def _claim(r: HumanRenderer, ev: DemoClaim) -> None:
     r.out.print(line)
 
 
-@handles(DemoTable)
+@HANDLERS.on(DemoTable)
 def _table(r: HumanRenderer, ev: DemoTable) -> None:
     table = Table(title=escape(ev.title), title_justify="left", caption=escape(ev.note))
     for i, column in enumerate(ev.columns):

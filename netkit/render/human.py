@@ -13,51 +13,75 @@ import errno
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.text import Text
 
-from netkit.events import (
-    AddressPacked,
-    Event,
-    Listening,
-    NetworkInfo,
-    Notice,
-    PortPacked,
-    Resolved,
-    Summary,
-)
+from netkit.events import Event, Listening, Notice, Summary
 from netkit.protocols.text import escape
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[["HumanRenderer", Any], None]
-_HANDLERS: dict[type[Event], Handler] = {}
 
 
-def handles(kind: type[E]) -> Callable[[Callable[[HumanRenderer, E], None]], Handler]:
-    def register(fn: Callable[[HumanRenderer, E], None]) -> Handler:
-        _HANDLERS[kind] = fn
-        return fn
+class Handlers(dict[type[Event], Handler]):
+    """The human handlers of one event family, keyed by event type.
 
-    return register
+    Each module of :mod:`netkit.render` named after a family of
+    :mod:`netkit.events` has one, ``HANDLERS``, filled by :meth:`on`; an
+    event type has at most one handler (a second one is an error, not a
+    silent replacement).
+    """
+
+    def on(
+        self, kind: type[E]
+    ) -> Callable[[Callable[[HumanRenderer, E], None]], Callable[[HumanRenderer, E], None]]:
+        def register(fn: Callable[[HumanRenderer, E], None]) -> Callable[[HumanRenderer, E], None]:
+            if kind in self:
+                raise ValueError(f"{kind.__name__} has a human handler already")
+            self[kind] = fn
+            return fn
+
+        return register
 
 
-# Handlers for the services' events live in these modules; they are imported
-# the first time an event without a handler here arrives, so a command that
-# only prints a result (pack-ip, resolve) does not pay for them.
-_PLUGINS = (
-    "netkit.render.dgram",
-    "netkit.render.stream",
-    "netkit.render.demo",
-)
+HANDLERS = Handlers()  # the base family: listening, notice, summary
+_FOUND: dict[type[Event], Handler] = {}
 
 
-def _load_plugins() -> None:
+def handler_for(kind: type[Event]) -> Handler:
+    """The human handler of *kind*, from the render module named after its family.
+
+    ``netkit.events.udp_echo.Datagram`` is handled in ``netkit.render.udp_echo``,
+    imported on the first such event, so a command loads only the renderers of
+    the events it shows.  An event with no handler is shown field by field.
+    """
+    found = _FOUND.get(kind)
+    if found is None:
+        found = _family_handlers(kind).get(kind, _generic)
+        _FOUND[kind] = found
+    return found
+
+
+def _family_handlers(kind: type[Event]) -> Handlers:
+    package, _, family = kind.__module__.rpartition(".")
+    if package != "netkit.events":
+        return Handlers()
+    if family == "base":
+        return HANDLERS
     import importlib
+    import importlib.util
 
-    for name in _PLUGINS:
-        importlib.import_module(name)
+    name = f"netkit.render.{family}"
+    if importlib.util.find_spec(name) is None:  # a family shown field by field
+        return Handlers()
+    handlers: Handlers = importlib.import_module(name).HANDLERS
+    return handlers
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 class _Console(Console):
@@ -93,13 +117,12 @@ class HumanRenderer:
         self.out = _console(stderr=False, no_color=no_color)
         self.err = _console(stderr=True, no_color=no_color)
         self.quiet = quiet
+        # a live display at the bottom of stderr (upper-server on a terminal);
+        # the summary handler stops it before it prints
+        self.live: _Stoppable | None = None
 
     def __call__(self, event: Event) -> None:
-        handler = _HANDLERS.get(type(event))
-        if handler is None:
-            _load_plugins()
-            handler = _HANDLERS.get(type(event), _generic)
-        handler(self, event)
+        handler_for(type(event))(self, event)
 
     def close(self) -> None:
         for console in (self.out, self.err):
@@ -140,13 +163,13 @@ def _generic(r: HumanRenderer, event: Event) -> None:
     r.err.print(text)
 
 
-@handles(Notice)
+@HANDLERS.on(Notice)
 def _notice(r: HumanRenderer, ev: Notice) -> None:
     style = {"error": "bold red", "warning": "yellow"}.get(ev.level, "")
     r.status(Text(f"netkit: {ev.level}: {escape(ev.message)}", style=style))
 
 
-@handles(Listening)
+@HANDLERS.on(Listening)
 def _listening(r: HumanRenderer, ev: Listening) -> None:
     host = f"[{ev.host}]" if ":" in ev.host else ev.host
     r.status(
@@ -160,13 +183,16 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
     )
 
 
-@handles(Summary)
+@HANDLERS.on(Summary)
 def _summary(r: HumanRenderer, ev: Summary) -> None:
+    if r.live is not None:
+        r.live.stop()
+        r.live = None
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.counts.items())
     r.status(Text(f"{ev.reason}: {counts}" if counts else ev.reason, style="bold"))
 
 
-class _Rows:
+class Rows:
     """Label / value / note lines, aligned, never wrapped (readable when piped too)."""
 
     def __init__(self) -> None:
@@ -184,143 +210,3 @@ class _Rows:
             if note:
                 line.append(note, style="dim")
             console.print(line)
-
-
-def _grid() -> _Rows:
-    return _Rows()
-
-
-def _spaced_hex(hexstr: str) -> str:
-    return " ".join(hexstr[i : i + 2] for i in range(0, len(hexstr), 2))
-
-
-@handles(AddressPacked)
-def _address(r: HumanRenderer, ev: AddressPacked) -> None:
-    fam = f"IPv{ev.family}"
-    r.out.print(
-        Text.assemble(
-            (escape(ev.address), "bold"),
-            (f"  {fam}, read as {escape(ev.read_as)}", "dim"),
-        )
-    )
-    grid = _grid()
-    nbytes = len(ev.packed) // 2
-    grid.add_row(
-        "packed",
-        _spaced_hex(ev.packed),
-        f"inet_{'aton' if ev.family == 4 else 'pton'}(): {nbytes} bytes, network byte order",
-    )
-    width = 8 * nbytes
-    unpack = "struct.unpack('!I', packed)[0]" if ev.family == 4 else "int.from_bytes(packed, 'big')"
-    grid.add_row("integer", f"{ev.integer}", f"{width}-bit, network order: {unpack}")
-    grid.add_row("hex", f"0x{ev.integer:0{nbytes * 2}x}", "")
-    if ev.mapped_ipv4 is not None:
-        grid.add_row("IPv4", ev.mapped_ipv4, "IPv4-mapped IPv6 address (::ffff:0:0/96, RFC 4291)")
-    if ev.host_order_integer is not None:
-        grid.add_row(
-            "host order",
-            f"{ev.host_order_integer} (0x{ev.host_order_integer:08x})",
-            f"struct.unpack('=I', packed)[0] on this {ev.host_byteorder}-endian machine",
-        )
-    grid.print(r.out)
-    if ev.family == 4:
-        if ev.host_byteorder == "little":
-            note = (
-                "Network byte order is big-endian: the most significant byte goes first on "
-                "the wire. This machine is little-endian, so htonl()/ntohl() reverse the four "
-                "bytes, and reading the packed bytes in host order gives the second number."
-            )
-        else:
-            note = (
-                "Network byte order is big-endian, like this machine: htonl()/ntohl() change "
-                "nothing here."
-            )
-        r.prose(note)
-    elif ev.mapped_ipv4 is not None:
-        r.prose(
-            f"This IPv6 address names the IPv4 address {ev.mapped_ipv4}: a dual-stack "
-            "socket shows IPv4 peers this way, and connecting to it reaches the IPv4 host."
-        )
-
-
-@handles(PortPacked)
-def _port(r: HumanRenderer, ev: PortPacked) -> None:
-    grid = _grid()
-    grid.add_row("port", f"{ev.port}", "host integer")
-    grid.add_row("packed", _spaced_hex(ev.packed), "htons(): 2 bytes, network byte order")
-    grid.add_row(
-        "host order",
-        f"{ev.host_order_integer} (0x{ev.host_order_integer:04x})",
-        f"struct.unpack('=H', packed)[0] on this {ev.host_byteorder}-endian machine",
-    )
-    grid.print(r.out)
-    if ev.host_byteorder == "little":
-        r.prose(
-            "htons() swaps the two bytes on this little-endian machine; ntohs() swaps "
-            "them back. Forgetting one of them turns the port into the last number."
-        )
-
-
-@handles(NetworkInfo)
-def _network(r: HumanRenderer, ev: NetworkInfo) -> None:
-    r.out.print(
-        Text.assemble(
-            (ev.network, "bold"),
-            (f"  IPv{ev.family} network, /{ev.prefix_length}", "dim"),
-        )
-    )
-    grid = _grid()
-    grid.add_row("netmask", ev.netmask, f"{ev.prefix_length} one bits, then zeros")
-    grid.add_row("hostmask", ev.hostmask, "the host part (wildcard mask)")
-    if ev.broadcast is not None:
-        grid.add_row("broadcast", ev.broadcast, "every host bit set")
-    hosts = "host" if ev.hosts == 1 else "hosts"
-    grid.add_row("hosts", f"{ev.first_host} - {ev.last_host}", f"{ev.hosts:,} {hosts}")
-    grid.add_row("addresses", f"{ev.addresses:,}", "")
-    grid.print(r.out)
-    notes = []
-    if ev.host_bits_set:
-        notes.append(f"{ev.input} names an address inside the network {ev.network}.")
-    if ev.family == 4 and ev.prefix_length == 31:
-        notes.append("A /31 is a point-to-point link (RFC 3021): both addresses are hosts.")
-    elif ev.family == 4 and ev.prefix_length < 31:
-        notes.append("The first (network) and last (broadcast) addresses are not hosts.")
-    elif ev.family == 6 and ev.prefix_length < 127:
-        notes.append(
-            "The first address is the Subnet-Router anycast address; IPv6 has no broadcast."
-        )
-    if notes:
-        r.prose(" ".join(notes))
-
-
-@handles(Resolved)
-def _resolved(r: HumanRenderer, ev: Resolved) -> None:
-    grid = _grid()
-    grid.add_row("query", escape(ev.query), f"{ev.kind} lookup via {ev.source}")
-    grid.add_row("canonical", escape(ev.canonical) or "-", "")
-    grid.add_row("aliases", ", ".join(escape(a) for a in ev.aliases) or "-", "")
-    from netkit.protocols.dnsstatus import describe_status
-
-    def got(rtype: str) -> str:
-        # with --server: say what a query type got when it was not an answer
-        status = ev.status.get(rtype)
-        return "" if status in (None, "answer") else f"{rtype}: {describe_status(status)}"
-
-    asked_addresses = not ev.status or bool({"A", "AAAA"} & ev.status.keys())
-    if asked_addresses and (ev.kind == "forward" or ev.ipv4 or ev.ipv6):
-        grid.add_row("IPv4", ", ".join(escape(a) for a in ev.ipv4) or "-", got("A"))
-        grid.add_row("IPv6", ", ".join(escape(a) for a in ev.ipv6) or "-", got("AAAA"))
-    for rtype in ev.status:
-        if rtype not in ("A", "AAAA") and got(rtype):
-            grid.add_row(rtype, "-", got(rtype))
-    for rec in ev.records:
-        kind = str(rec.get("type"))
-        if kind in ("A", "AAAA"):
-            continue
-        value = escape(str(rec.get("value")))
-        if kind == "CNAME":  # the alias and where it points
-            value = f"{escape(str(rec.get('name')))} -> {value}"
-        grid.add_row(kind, value, f"ttl {rec.get('ttl')}")
-    if ev.fqdn:
-        grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
-    grid.print(r.out)

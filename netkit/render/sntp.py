@@ -6,9 +6,11 @@ import time
 
 from rich.text import Text
 
-from netkit._events_sntp import SntpDropped, SntpServed, SntpTime, TimeEncoded
+from netkit.events.sntp import SntpDropped, SntpServed, SntpTime, TimeEncoded
 from netkit.protocols.text import escape
-from netkit.render.human import HumanRenderer, _grid, handles
+from netkit.render.human import Handlers, HumanRenderer, Rows
+
+HANDLERS = Handlers()
 
 #: what the leap indicator says (RFC 5905)
 LEAP_TEXT = {
@@ -25,7 +27,7 @@ def _stamp(unix: float | None) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(unix)) + f".{int(unix % 1 * 1e6):06d}"
 
 
-@handles(SntpTime)
+@HANDLERS.on(SntpTime)
 def _sntp_time(r: HumanRenderer, ev: SntpTime) -> None:
     r.out.print(
         Text.assemble(
@@ -42,7 +44,7 @@ def _sntp_time(r: HumanRenderer, ev: SntpTime) -> None:
     r.err.print(Text(escape(note), style="dim"))
 
 
-@handles(SntpServed)
+@HANDLERS.on(SntpServed)
 def _sntp_served(r: HumanRenderer, ev: SntpServed) -> None:
     if r.quiet:
         return
@@ -61,7 +63,7 @@ def _sntp_served(r: HumanRenderer, ev: SntpServed) -> None:
     )
 
 
-@handles(SntpDropped)
+@HANDLERS.on(SntpDropped)
 def _sntp_dropped(r: HumanRenderer, ev: SntpDropped) -> None:
     if r.quiet:
         return
@@ -72,10 +74,10 @@ def _sntp_dropped(r: HumanRenderer, ev: SntpDropped) -> None:
     )
 
 
-@handles(TimeEncoded)
+@HANDLERS.on(TimeEncoded)
 def _encoded(r: HumanRenderer, ev: TimeEncoded) -> None:
     r.out.print(Text(ev.iso, style="bold"))
-    grid = _grid()
+    grid = Rows()
     grid.add_row("unix", f"{ev.unix:.6f}".rstrip("0").rstrip("."), "seconds since 1970-01-01 UTC")
     t32 = ev.time_t32
     if t32["value"] is None:

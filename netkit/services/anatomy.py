@@ -704,7 +704,7 @@ def report(
     pcap: Any = None,
 ) -> list[str]:
     """Emit one frame event per captured frame; write them to *pcap*; return the directions."""
-    from netkit._events_anatomy import AnatomyFrame
+    from netkit.events.anatomy import AnatomyFrame
 
     layers = dissect_outcome(outcome, loopback=loopback)
     server_ports = set(outcome.ports.values())
@@ -757,7 +757,7 @@ def run_anatomy(
     version: int | None = None,
 ) -> Outcome:
     """The whole command: namespaces, servers, capture, exchange, events; cleans up always."""
-    from netkit._events_anatomy import AnatomyExchange, AnatomySocket, AnatomySummary
+    from netkit.events.anatomy import AnatomyExchange, AnatomySocket, AnatomySummary
 
     if exchange not in EXCHANGES:
         raise ValueError(f"exchange must be one of {EXCHANGES}")
@@ -829,7 +829,7 @@ def run_anatomy(
 
 
 def _neighbours(ns: Namespaces, when: str, side: str) -> Any:
-    from netkit._events_anatomy import AnatomyNeighbours
+    from netkit.events.anatomy import AnatomyNeighbours
 
     address = CLIENT_IP if side == "client" else SERVER_IP
     return AnatomyNeighbours(when, side, address, ns.mac(side), ns.neighbours(side))

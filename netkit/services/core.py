@@ -25,6 +25,7 @@ import os
 import threading
 from collections import Counter
 from types import TracebackType
+from typing import Self
 
 from netkit.events import Event, Sink, Summary
 
@@ -63,7 +64,7 @@ class Service:
             raise RuntimeError("service not started")
         return self._address
 
-    def start(self) -> Service:
+    def start(self) -> Self:
         self._address = self._start()
         self._started = True
         return self
@@ -127,7 +128,7 @@ class Service:
         with self._counts_lock:
             return Summary(counts=dict(self.counts), reason=reason)
 
-    def __enter__(self) -> Service:
+    def __enter__(self) -> Self:
         if not self._started:
             self.start()
         return self

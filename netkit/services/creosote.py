@@ -19,7 +19,8 @@ import time
 from datetime import datetime
 
 from netkit.clients.creosote import spew as spew  # tests import it from here
-from netkit.events import IncompleteMessage, Listening, Message, Notice, RecordRefused, Sink
+from netkit.events import Listening, Notice, Sink
+from netkit.events.creosote import IncompleteMessage, Message, RecordRefused
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     NetError,

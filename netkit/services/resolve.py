@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from netkit.events import Resolved
+from netkit.events.resolve import Resolved
 from netkit.net import NetError, family_of, format_host, is_ip_address
 from netkit.protocols.dnsstatus import (
     ANSWER,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netkit import net
-from netkit._events_sntp import SntpDropped, SntpServed
 from netkit.events import Event
+from netkit.events.sntp import SntpDropped, SntpServed
 from netkit.protocols import ntp
 
 DROP_LOG_INTERVAL = 1.0

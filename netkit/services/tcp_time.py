@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from netkit import net
 from netkit.clients.tcp_time import get_time as get_time  # tests import it from here
-from netkit.events import Listening, Notice, Sink, TimeSent
+from netkit.events import Listening, Notice, Sink
+from netkit.events.tcp_time import TimeSent
 from netkit.protocols import timeproto
 from netkit.services.core import Server
 from netkit.services.loops import Acceptor, DatagramReader, Loop

@@ -14,7 +14,8 @@ import time
 
 from netkit.clients.udp_echo import read_lines as read_lines  # tests import it from here
 from netkit.clients.udp_echo import send_messages as send_messages
-from netkit.events import Datagram, Listening, Notice, Sink
+from netkit.events import Listening, Notice, Sink
+from netkit.events.udp_echo import Datagram
 from netkit.net import (
     UDP_MAX_PAYLOAD,
     bind_socket,

@@ -26,16 +26,8 @@ import threading
 from typing import Any
 
 from netkit import net
-from netkit.events import (
-    Connected,
-    Disconnected,
-    LineEvent,
-    Listening,
-    Notice,
-    Rejected,
-    Sink,
-    UpperDatagram,
-)
+from netkit.events import Listening, Notice, Sink
+from netkit.events.upper_server import Connected, Disconnected, LineEvent, Rejected, UpperDatagram
 from netkit.protocols import lines as framing
 from netkit.protocols.upper import BUSY_REPLY, UpperSession
 from netkit.services import modes

@@ -7,27 +7,18 @@ Prints one JSON object: per phase, threads, open descriptors and VmRSS (KiB).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import time
-from pathlib import Path
 
 from netkit.net import NetError
 from netkit.services.tcp_time import TimeServer
 from netkit.services.upper import UpperServer
+from tests.proc import fds, status_kib, threads
 
 
 def measure() -> dict[str, int]:
-    rss = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
-    return {
-        "threads": len(os.listdir("/proc/self/task")),
-        "fds": len(os.listdir("/proc/self/fd")),
-        "rss_kib": rss,
-    }
+    return {"threads": threads("self"), "fds": fds("self"), "rss_kib": status_kib("self", "VmRSS")}
 
 
 def settle(target_threads: int, timeout: float = 5.0) -> None:
@@ -36,7 +27,7 @@ def settle(target_threads: int, timeout: float = 5.0) -> None:
     a, b = socket.socketpair()
     with a, b:
         a.settimeout(0.01)
-        while len(os.listdir("/proc/self/task")) > target_threads:
+        while threads("self") > target_threads:
             if time.monotonic() > deadline:
                 return
             try:

@@ -15,16 +15,16 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import NETKIT, Server, env, run
+from tests.proc import rcvbuf_errors
 from tests.reliability.util import (
-    HumanServer,
     Paced,
     in_private_netns,
-    rcvbuf_errors,
     summary_of,
 )
 
@@ -272,13 +272,13 @@ def test_logfile_symlink_fifo_directory_refused_exit_1(tmp_path: Path, kind: str
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Path:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs of this test's own, unmounted afterwards."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
     try:
-        yield mnt  # type: ignore[misc]
+        yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], check=True, timeout=10)
 
@@ -286,7 +286,7 @@ def tiny_disk(tmp_path: Path) -> Path:
 def test_full_disk_one_enospc_message_output_goes_on_exit_1(tiny_disk: Path) -> None:
     """1 MiB tmpfs fills: 1 ENOSPC message, every message still printed, exit 1, no traceback."""
     log = tiny_disk / "debug.log"
-    with HumanServer("creosote", "listen", "--port", "0", "--logfile", str(log)) as srv:
+    with Server("creosote", "listen", "--port", "0", "--logfile", str(log), human=True) as srv:
         pace = Paced(srv.proc, srv.port, window=200)
         try:
             for _ in range(40):  # bounded: 40 × 100 × 1 KiB is 4 times the disk
@@ -303,7 +303,7 @@ def test_full_disk_one_enospc_message_output_goes_on_exit_1(tiny_disk: Path) -> 
             sent = pace.sent
         finally:
             pace.close()
-        code, _out, err = srv.stop()
+        code, _out, err = srv.stop(timeout=10)
     err = pace.err + err
     text = err.decode()
     print(f"{sent} messages, {log.stat().st_size} bytes logged; stderr: {text!r}")

@@ -14,15 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import NETKIT, env, read_line
-from tests.reliability.proc_util import Served, close_all, open_idle
+from tests.helpers import NETKIT, PORT_0_JSON, Server, env, read_line
+from tests.reliability.proc_util import close_all, open_idle
 
 IDLE = 100
 
 
 def _one_run(args: tuple[str, ...], sig: signal.Signals, idle: int) -> tuple[int, float, str]:
     """Start a server, hold *idle* silent connections, signal it: (code, seconds, why)."""
-    with Served(*args) as srv:
+    with Server(*args, *PORT_0_JSON, collect=True) as srv:
         socks = open_idle(srv.port, idle)
         try:
             if args[0] == "upper-server":
@@ -33,7 +33,8 @@ def _one_run(args: tuple[str, ...], sig: signal.Signals, idle: int) -> tuple[int
                 srv.wait_for(
                     lambda evs: sum(e["event"] in kinds for e in evs) >= want, 10, "all accepted"
                 )
-            code, took = srv.stop(sig, timeout=5)
+            code, _out, _err = srv.stop(sig, timeout=5)
+            took = srv.took
         finally:
             close_all(socks)
         summaries = srv.of("summary")
@@ -184,9 +185,9 @@ def test_server_json_into_head_1_stops_without_traceback(args: tuple[str, ...]) 
 
 def test_idle_list_helper_bounded() -> None:
     """The idle connections of these tests are all closed again (no leak)."""
-    with Served("upper-server", "serve", "--quiet") as srv:
+    with Server("upper-server", "serve", "--quiet", *PORT_0_JSON, collect=True) as srv:
         socks = open_idle(srv.port, 3)
         close_all(socks)
         assert socks == []
-        code, _t = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0

@@ -29,44 +29,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netkit.events import (
-    Datagram,
-    Event,
-    IncompleteMessage,
-    Message,
-    Notice,
-    Reply,
-    Resolved,
-)
+from netkit.events import Event, Notice
+from netkit.events.creosote import IncompleteMessage, Message
+from netkit.events.resolve import Resolved
+from netkit.events.udp_echo import Datagram, Reply
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
 from netkit.render.human import HumanRenderer
 from netkit.render.jsonl import JsonRenderer
 from netkit.services.creosote import message_line
 from tests.helpers import NETKIT, env
-from tests.reliability.util import raw_controls
+from tests.hostile import CORPUS, raw_controls
+from tests.profiles import examples
 
-FORGE = b"ok\nFAKE 12:00 admin login\r"
-CORPUS: list[bytes] = [
-    b"csi \x1b[31mred\x1b[0m \x1b[2J\x1b[H",
-    b"osc0 bel \x1b]0;owned title\x07",
-    b"osc0 st \x1b]0;owned title\x1b\\",
-    b"osc8 bel \x1b]8;;http://evil.example/\x07click\x1b]8;;\x07",
-    b"osc8 st \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",
-    b"osc52 bel \x1b]52;c;cm0gLXJmIH4K\x07",
-    b"osc52 st \x1b]52;c;cm0gLXJmIH4K\x1b\\",
-    b"dcs \x1bP1$r0m\x1b\\",
-    b"raw c1 \x9b31m \x9d0;t\x9c \x85",
-    "c1 utf-8 \u009b31m \u009d0;t\u009c \u0085".encode(),
-    "bidi \u202a\u202b\u202c\u202d\u202e evil.exe \u2066\u2067\u2068\u2069".encode(),
-    b"nul \x00 byte",
-    b"cr \roverwrite",
-    b"invalid \xff\xfe \xc3\x28 \xed\xa0\x80",
-    b"[link=http://x]click[/link]",
-    b"[/bold]",
-    b"[/]",
-    FORGE,
-]
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # rich's own colours on a terminal
 
 
@@ -272,7 +247,7 @@ def _hostile_dns(sock: socket.socket, stop: threading.Event) -> None:
         elif question.rdtype == dns.rdatatype.PTR:
             for d in CORPUS:
                 target = dns.name.Name([d[:63], b"example", b""])
-                rrset.add(PTR(in_, dns.rdatatype.PTR, target), 60)
+                rrset.add(PTR(in_, dns.rdatatype.PTR, target), 60)  # type: ignore[no-untyped-call]
         response.answer.append(rrset)
         sock.sendto(response.to_wire(), addr)
 
@@ -409,7 +384,7 @@ hostile = st.one_of(
 
 
 @settings(
-    max_examples=10_000,
+    max_examples=examples(10_000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     database=None,

@@ -17,30 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import NETKIT, env, read_line
-
-BIDI = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
-
-CORPUS: list[bytes] = [
-    b"csi \x1b[31mred\x1b[0m \x1b[2J\x1b[H",
-    b"osc0 bel \x1b]0;owned title\x07",
-    b"osc0 st \x1b]0;owned title\x1b\\",
-    b"osc8 bel \x1b]8;;http://evil.example/\x07click\x1b]8;;\x07",
-    b"osc8 st \x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",
-    b"osc52 bel \x1b]52;c;ZWNobyBwd25lZA==\x07",
-    b"osc52 st \x1b]52;c;ZWNobyBwd25lZA==\x1b\\",
-    b"dcs \x1bP1$qm\x1b\\",
-    b"raw c1 \x9b31m \x9d0;t\x9c \x90q\x9c \x85",
-    b"utf8 c1 \xc2\x9b31m \xc2\x9d52;c;eA==\xc2\x9c \xc2\x85",
-    *(f"bidi {ch}evil{ch} end".encode() for ch in BIDI),
-    b"nul a\x00b",
-    b"ok\rFAKE 12:00 admin login",
-    b"backspace abc\x08\x08\x08xyz del \x7f",
-    b"invalid \xff\xfe \xc3( \xed\xa0\x80 \xf4\x90\x80\x80",
-    b"[link=http://x]click[/link]",
-    b"[/bold] closes",
-    b"[/] closes all",
-    b"[bold red]styled?",
-]
+from tests.hostile import LINES as CORPUS
+from tests.hostile import raw_controls
+from tests.profiles import examples
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 # with colour forced, rich thinks stderr is a terminal and draws the live
@@ -54,14 +33,7 @@ def assert_inert(text: bytes, *, colour: bool = False) -> str:
     decoded = text.decode("utf-8")  # escape() leaves only valid UTF-8
     if colour:
         decoded = RICH_CONTROLS.sub("", decoded)  # rich's own styling, when forced on
-    bad = [
-        ch
-        for ch in decoded
-        if (ord(ch) < 0x20 and ch != "\n")
-        or 0x7F <= ord(ch) <= 0x9F
-        or ch in BIDI
-        or ch in "\u200e\u200f\u061c\u2028\u2029"
-    ]
+    bad = raw_controls(decoded, allow="\n")
     assert not bad, (sorted(set(bad)), decoded[:2000])
     return decoded
 
@@ -167,14 +139,15 @@ def test_corpus_as_daytime_replies_through_tcp_time_get_stays_inert() -> None:
         t.join(5)
 
 
-@settings(max_examples=10_000, deadline=None)
+@settings(max_examples=examples(10_000), deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_through_stream_renderers_stay_inert(data: bytes) -> None:
     """Item 11: 10,000 random byte strings as a line, a reply, a datagram and a
     daytime text through the human stream renderers: inert, one line each."""
     from rich.console import Console
 
-    from netkit.events import LineEvent, LineReply, TimeReceived, UpperDatagram
+    from netkit.events.tcp_time import TimeReceived
+    from netkit.events.upper_server import LineEvent, LineReply, UpperDatagram
     from netkit.protocols.text import decode
     from netkit.render.human import HumanRenderer
 

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from netkit.events import Event, Recorder, Reply
+from netkit.events import Event, Recorder
+from netkit.events.udp_echo import Reply
 from netkit.net import NetError
 from netkit.protocols import echo
 from netkit.services.udp_echo import UdpEchoServer, send_messages
 from tests.helpers import NETKIT, Server, env, run
+from tests.profiles import examples
 from tests.reliability.util import (
-    HumanServer,
     free_low_port,
     nft_dropped,
     packet_loss,
@@ -112,9 +113,9 @@ def test_low_source_ports_zero_replies_drops_counted_one_json_line_a_second(
 
 def test_low_source_ports_human_log_at_most_one_drop_line_a_second() -> None:
     """The human log: 1000 drops from low ports give at most 1 + seconds-taken log lines."""
-    with HumanServer("udp-echo", "serve", "--port", "0") as srv:
+    with Server("udp-echo", "serve", "--port", "0", human=True) as srv:
         elapsed = _flood_from_low_ports(srv.port)
-        code, _out, err = srv.stop()
+        code, _out, err = srv.stop(timeout=10)
     assert code == 0
     text = err.decode()
     lines = [ln for ln in text.splitlines() if "not answered: low port" in ln]
@@ -289,7 +290,7 @@ payloads = st.one_of(
 @pytest.mark.parametrize("path", ["batched", "logging"])
 @pytest.mark.parametrize("mode", ["plain", "upper"])
 @settings(
-    max_examples=2500,
+    max_examples=examples(2500),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from tests.reliability.proc_util import Served, close_all, exchange, open_idle, status_kib
+from tests.helpers import PORT_0_JSON, Server
+from tests.proc import status_kib
+from tests.reliability.proc_util import close_all, exchange, open_idle
 
 MiB = 1 << 20
 
@@ -48,7 +50,17 @@ def test_500_idle_then_good_client_p99_within_100ms_no_failures(mode: str) -> No
     Thread mode's default cap is 256 connections (the 257th gets the busy
     reply), so it runs with --max-clients 600 here.
     """
-    with Served("upper-server", "serve", "--mode", mode, "--quiet", "--max-clients", "600") as srv:
+    with Server(
+        "upper-server",
+        "serve",
+        "--mode",
+        mode,
+        "--quiet",
+        "--max-clients",
+        "600",
+        *PORT_0_JSON,
+        collect=True,
+    ) as srv:
         idle = open_idle(srv.port, 500)
         try:
             # the last idle connection is served before the good client is timed
@@ -60,7 +72,7 @@ def test_500_idle_then_good_client_p99_within_100ms_no_failures(mode: str) -> No
             assert p99 <= 0.100, f"p99 {p99 * 1000:.1f} ms with 500 idle ({mode})"
         finally:
             close_all(idle)
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0
 
 
@@ -71,8 +83,16 @@ def test_idle_crowd_good_client_answered_within_idle_timeout_plus_1s(
     """Item 4: fork with 100 idle, sync with 1 idle (--idle-timeout 2): the good
     client is answered within idle-timeout + 1 s = 3 s."""
     idle_timeout = 2.0
-    with Served(
-        "upper-server", "serve", "--mode", mode, "--quiet", "--idle-timeout", str(idle_timeout)
+    with Server(
+        "upper-server",
+        "serve",
+        "--mode",
+        mode,
+        "--quiet",
+        "--idle-timeout",
+        str(idle_timeout),
+        *PORT_0_JSON,
+        collect=True,
     ) as srv:
         idle = open_idle(srv.port, n_idle)
         try:
@@ -91,7 +111,7 @@ def test_idle_crowd_good_client_answered_within_idle_timeout_plus_1s(
             assert took <= idle_timeout + 1.0, f"answered after {took:.2f} s ({mode})"
         finally:
             close_all(idle)
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0
 
 
@@ -122,7 +142,9 @@ def _flood(port: int, total: int, result: dict[str, object]) -> None:
 def test_256mib_line_closed_after_max_line_rss_grows_under_10mib(mode: str) -> None:
     """Item 6: a 256 MiB line with no newline: closed after --max-line (64 KiB),
     server peak RSS (VmHWM) grows < 10 MiB, another client is answered meanwhile."""
-    with Served("upper-server", "serve", "--mode", mode, "--max-line", "65536") as srv:
+    with Server(
+        "upper-server", "serve", "--mode", mode, "--max-line", "65536", *PORT_0_JSON, collect=True
+    ) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as warm:
             assert exchange(warm, b"warm up\n") == b"WARM UP\n"
         srv.wait_count("disconnect", 1)
@@ -154,7 +176,7 @@ def test_256mib_line_closed_after_max_line_rss_grows_under_10mib(mode: str) -> N
         else:
             with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as other:
                 assert exchange(other, b"still here\n") == b"STILL HERE\n"
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0
 
 
@@ -171,7 +193,9 @@ SPLIT_LINES = [
 def test_every_byte_split_same_as_one_shot(mode: str) -> None:
     """Item 6: each line cut at every byte boundary (and sent byte by byte) gets
     the same reply as one-shot delivery, through a real server."""
-    with Served("upper-server", "serve", "--mode", mode, "--quiet") as srv:
+    with Server(
+        "upper-server", "serve", "--mode", mode, "--quiet", *PORT_0_JSON, collect=True
+    ) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for line in SPLIT_LINES:
@@ -184,5 +208,5 @@ def test_every_byte_split_same_as_one_shot(mode: str) -> None:
                 for b in line[:-1]:
                     s.sendall(bytes([b]))
                 assert exchange(s, line[-1:]) == one_shot
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0

@@ -11,15 +11,12 @@ import time
 
 import pytest
 
-from tests.helpers import children
+from tests.helpers import PORT_0_JSON, Server
+from tests.proc import alive, children, cpu_seconds, threads
 from tests.reliability.proc_util import (
-    Served,
-    alive,
     close_all,
-    cpu_seconds,
     exchange,
     open_idle,
-    threads,
     wait_until,
 )
 
@@ -46,8 +43,15 @@ def test_idle_timeout_within_10_percent_and_back_to_baseline(mode: str, n: int) 
     """Item 5: --idle-timeout 1.5 closes silent connections after 1.35-1.65 s (±10%);
     threads (/proc/PID/task), children and open connections return to baseline."""
     idle_timeout = 1.5
-    with Served(
-        "upper-server", "serve", "--mode", mode, "--idle-timeout", str(idle_timeout)
+    with Server(
+        "upper-server",
+        "serve",
+        "--mode",
+        mode,
+        "--idle-timeout",
+        str(idle_timeout),
+        *PORT_0_JSON,
+        collect=True,
     ) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as warm:
             assert exchange(warm, b"warm\n") == b"WARM\n"
@@ -69,13 +73,13 @@ def test_idle_timeout_within_10_percent_and_back_to_baseline(mode: str, n: int) 
         ends = srv.wait_count("disconnect", n + 1)[1:]
         assert all(e["reason"] == "idle timeout" for e in ends), ends
         # (threads emit their disconnect in any order: the lowest count is the last)
-        assert min(int(e["open"]) for e in ends) == 0  # type: ignore[call-overload]
+        assert min(int(e["open"]) for e in ends) == 0
         assert wait_until(lambda: threads(srv.pid) == base_threads, 2, srv.proc), (
             threads(srv.pid),
             base_threads,
         )
         assert wait_until(lambda: len(children(srv.pid)) == base_children, 2, srv.proc)
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0
 
 
@@ -84,7 +88,16 @@ def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(m
     """Item 5: --max-clients 20, 20 held + 100 extra: each extra gets one line
     saying why and is closed; threads <= cap + 5 (fork: children <= cap)."""
     cap = 20
-    with Served("upper-server", "serve", "--mode", mode, "--max-clients", str(cap)) as srv:
+    with Server(
+        "upper-server",
+        "serve",
+        "--mode",
+        mode,
+        "--max-clients",
+        str(cap),
+        *PORT_0_JSON,
+        collect=True,
+    ) as srv:
         held = open_idle(srv.port, cap)
         extras: list[socket.socket] = []
         try:
@@ -113,7 +126,7 @@ def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(m
         print(f"{mode}: peak threads {peak_threads}, peak children {peak_children}")
         assert peak_threads <= cap + 5
         assert peak_children <= cap
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0
 
 
@@ -125,7 +138,9 @@ def _nofile_64() -> None:
 def test_nofile_64_and_100_clients_cpu_under_20pct_recovers_in_2s(mode: str) -> None:
     """Item 7: RLIMIT_NOFILE 64, 100 clients held 2 s: server CPU <= 20% of a
     core, <= 1 warning per second, answers again within 2 s after they close."""
-    with Served("upper-server", "serve", "--mode", mode, preexec_fn=_nofile_64) as srv:
+    with Server(
+        "upper-server", "serve", "--mode", mode, *PORT_0_JSON, collect=True, preexec_fn=_nofile_64
+    ) as srv:
         cpu0 = cpu_seconds(srv.pid)
         t0 = time.monotonic()
         held: list[socket.socket] = []
@@ -150,7 +165,7 @@ def test_nofile_64_and_100_clients_cpu_under_20pct_recovers_in_2s(mode: str) -> 
                         break
             except OSError:
                 continue
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         warnings = [t for t, line in srv.stderr_lines if b"warning" in line]
         span = max(time.monotonic() - t0, 1.0)
         print(
@@ -169,7 +184,9 @@ def test_nofile_64_and_100_clients_cpu_under_20pct_recovers_in_2s(mode: str) -> 
 def test_fork_1000_sequential_then_sigterm_no_zombies_no_children() -> None:
     """Item 8: fork mode, 1000 sequential connections: 0 zombies 1 s after the
     last; SIGTERM: 0 children 5 s after it (5 idle ones were open)."""
-    with Served("upper-server", "serve", "--mode", "fork", "--quiet") as srv:
+    with Server(
+        "upper-server", "serve", "--mode", "fork", "--quiet", *PORT_0_JSON, collect=True
+    ) as srv:
         for i in range(1000):
             with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
                 line = f"n{i}\n".encode()
@@ -191,5 +208,5 @@ def test_fork_1000_sequential_then_sigterm_no_zombies_no_children() -> None:
             srv.proc.wait(5)
         finally:
             close_all(idle)
-        code, _took = srv.stop()
+        code, _out, _err = srv.stop()
         assert code == 0

@@ -6,7 +6,6 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import select
 import socket
 import struct
@@ -14,18 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
-
-from tests.helpers import NETKIT, env, read_line
-
-# what must never reach a terminal or a log file raw: C0 controls but newline and tab
-# (ESC, NUL, CR, ...), DEL, C1, and the bidi embedding / override / isolate controls
-RAW_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def raw_controls(text: str) -> list[str]:
-    """Control characters (ESC, C1, bidi, NUL, CR, ...) in *text*; newline and tab allowed."""
-    return RAW_RE.findall(text)
+from typing import TypeVar
 
 
 def summary_of(out: bytes) -> dict[str, int]:
@@ -91,52 +79,6 @@ def nft_dropped(table: str) -> int:
             if "counter" in expr:
                 return int(expr["counter"]["packets"])
     raise AssertionError(f"no counter in table {table}")
-
-
-class HumanServer:
-    """A real netkit server with the human renderer; port read from its stderr."""
-
-    def __init__(self, *args: str, timeout: float = 10, **popen: Any) -> None:
-        self.proc = subprocess.Popen(
-            [NETKIT, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env(),
-            **popen,
-        )
-        line = read_line(self.proc.stderr, timeout).decode()
-        m = re.search(r"listening on udp .*:(\d+)", line)
-        assert m, line
-        self.port = int(m.group(1))
-
-    def stop(self, timeout: float = 10) -> tuple[int, bytes, bytes]:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        os.set_blocking(self.proc.stderr.fileno(), True)
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
-
-    def __enter__(self) -> HumanServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate(timeout=5)
-
-
-def rcvbuf_errors() -> int:
-    """The kernel's count of UDP datagrams dropped for a full receive buffer.
-
-    For every socket of the calling thread's network namespace (see
-    :func:`in_private_netns`).
-    """
-    with open("/proc/thread-self/net/snmp", encoding="ascii") as f:
-        udp = [line.split() for line in f if line.startswith("Udp:")]
-    header, values = udp[0], udp[1]
-    return int(values[header.index("RcvbufErrors")])
 
 
 class Paced:

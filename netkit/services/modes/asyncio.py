@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from netkit import net
-from netkit.events import Notice, Rejected
+from netkit.events import Notice
+from netkit.events.upper_server import Rejected
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.protocols.upper import BUSY_REPLY, END_TOO_LONG, UpperSession
 from netkit.services.loops import RESOURCE_ERRNOS, resource_notice

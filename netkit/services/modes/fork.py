@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from netkit import net
-from netkit.events import LineEvent, Notice
+from netkit.events import Notice
+from netkit.events.upper_server import LineEvent
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.services.loops import RESOURCE_ERRNOS, Backoff, Loop, resource_notice
 from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from netkit import net
-from netkit.events import ClientWaiting
+from netkit.events.upper_server import ClientWaiting
 from netkit.protocols.upper import END_TOO_LONG, UpperSession
 from netkit.services.loops import Timer, set_io_timeouts
 from netkit.services.modes.base import RECV_SIZE, Mode, close_quietly, drain, since

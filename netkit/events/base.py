@@ -1,0 +1,117 @@
+"""The base of every event, the sink type, and the events every server emits.
+
+Services never print: they call the sink they were given with one of these
+frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
+``event`` name first, then the fields; a ``bytes`` field becomes ``text``
+(plus ``data_b64`` when the bytes are not valid UTF-8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from netkit.protocols.text import payload_fields
+
+
+@dataclass(frozen=True)
+class Event:
+    event: ClassVar[str] = "event"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.event}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bytes):
+                out.update(payload_fields(value))
+            else:
+                out[f.name] = value
+        return out
+
+
+Sink = Callable[[Event], None]
+E = TypeVar("E", bound=Event)
+
+
+class Recorder:
+    """A sink that keeps the events it is given; :meth:`wait_for` waits with a timeout.
+
+    Used where code drives a service in-process (``netkit demo``, tests).
+    """
+
+    def __init__(self, forward: Sink | None = None) -> None:
+        self.events: list[Event] = []
+        self.forward = forward
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+        if self.forward is not None:
+            self.forward(event)
+
+    def of(self, kind: type[E]) -> list[E]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(
+        self,
+        kind: type[E],
+        n: int = 1,
+        timeout: float = 5.0,
+        where: Callable[[E], bool] = lambda e: True,
+    ) -> list[E]:
+        """Wait until *n* events of *kind* (matching *where*) arrived; TimeoutError if not."""
+
+        def found() -> list[E]:
+            return [e for e in self.events if isinstance(e, kind) and where(e)]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(found()) >= n, timeout):
+                raise TimeoutError(
+                    f"expected {n} {kind.__name__} event(s) within {timeout} s, got {found()!r}"
+                )
+            return found()
+
+
+@dataclass(frozen=True)
+class Listening(Event):
+    """A server is bound and ready: the first event every server emits."""
+
+    event: ClassVar[str] = "listening"
+    host: str
+    port: int
+    transport: str  # "tcp" or "udp"
+    #: upper-server: the concurrency mode and, in async mode, the event loop
+    #: that runs ("uvloop" or "asyncio"); left out of the JSON when None
+    mode: str | None = None
+    loop: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        for key in ("mode", "loop"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A status or diagnostic line for humans (stderr); ``level`` is info/warning/error."""
+
+    event: ClassVar[str] = "notice"
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Summary(Event):
+    """What a server did, emitted once when it stops."""
+
+    event: ClassVar[str] = "summary"
+    counts: dict[str, int] = field(default_factory=dict)
+    reason: str = "stopped"

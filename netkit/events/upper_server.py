@@ -1,0 +1,80 @@
+"""Events of upper-server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from netkit.events.base import Event
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """A client connected (upper-server)."""
+
+    event: ClassVar[str] = "connect"
+    peer: str
+    open: int  # connections open now, this one included
+    total: int  # connections accepted so far
+
+
+@dataclass(frozen=True)
+class ClientWaiting(Event):
+    """sync mode: a client was accepted but waits until the one being served leaves."""
+
+    event: ClassVar[str] = "waiting"
+    peer: str
+    queued: int  # clients waiting now, this one included
+    serving: str  # the peer being served
+
+
+@dataclass(frozen=True)
+class LineEvent(Event):
+    """One line received (upper-server); ``text``/``data_b64`` hold it without its ending."""
+
+    event: ClassVar[str] = "line"
+    peer: str
+    data: bytes
+    length: int
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """A client's session ended (upper-server)."""
+
+    event: ClassVar[str] = "disconnect"
+    peer: str
+    lines: int
+    duration: float  # seconds
+    reason: str  # "empty line", "eof", "reset", "idle timeout", "line too long", "server stopping"
+    open: int  # connections still open
+    total: int
+
+
+@dataclass(frozen=True)
+class Rejected(Event):
+    """A connection refused by a limit (``--max-clients``)."""
+
+    event: ClassVar[str] = "rejected"
+    peer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UpperDatagram(Event):
+    """upper-server --udp: one datagram upper-cased and sent back."""
+
+    event: ClassVar[str] = "datagram"
+    peer: str
+    size: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LineReply(Event):
+    """upper-server send / chat: the server's reply to one line."""
+
+    event: ClassVar[str] = "reply"
+    sent: str
+    data: bytes
+    server: str

@@ -1,0 +1,140 @@
+"""netkit demo end to end: a real process, bounded, exit 0, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from netkit.cli import cli
+from tests.helpers import NETKIT, env
+from tests.proc import bound_ports, in_group
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One full `netkit demo --json` run, in an empty directory with an empty HOME."""
+    home = tmp_path_factory.mktemp("demo-home")
+    proc = subprocess.Popen(
+        [NETKIT, "demo", "--json", "--seconds", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=home,
+        env=env(HOME=str(home), TMPDIR=str(home)),
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    return {
+        "code": proc.returncode,
+        "events": events,
+        "stderr": err,
+        "pgid": proc.pid,
+        "home": home,
+    }
+
+
+def claims(run: dict[str, Any], exercise: str) -> list[dict[str, Any]]:
+    return [e for e in run["events"] if e["event"] == "claim" and e["exercise"] == exercise]
+
+
+def test_exits_0_and_every_claim_holds(demo_run: dict[str, Any]) -> None:
+    assert demo_run["code"] == 0, demo_run["stderr"]
+    sections = [e["exercise"] for e in demo_run["events"] if e["event"] == "exercise"]
+    assert sections == ["1", "2", "3", "4", "5", "addresses"]
+    all_claims = [e for e in demo_run["events"] if e["event"] == "claim"]
+    assert len(all_claims) >= 10
+    assert [c["claim"] for c in all_claims if not c["holds"]] == []
+
+
+def test_leaves_no_process_port_or_file_behind(demo_run: dict[str, Any]) -> None:
+    assert in_group(demo_run["pgid"]) == []
+    used: set[int] = set()
+    for e in demo_run["events"]:
+        if e["event"] == "step":
+            used.update(
+                int(p) for p in re.findall(r"(?:--port |127\.0\.0\.1:)(\d{4,5})\b", e["what"])
+            )
+    assert len(used) >= 8
+    assert used & (bound_ports("tcp", listening=True) | bound_ports("udp")) == set()
+    assert list(Path(demo_run["home"]).iterdir()) == []
+
+
+def test_refused_client_is_told_at_once(demo_run: dict[str, Any]) -> None:
+    refused = next(c for c in claims(demo_run, "1") if "refused" in c["claim"])
+    assert refused["holds"]
+    assert refused["evidence"]["elapsed_ms"] < 500 < refused["evidence"]["timeout_s"] * 1000
+
+
+def test_creosote_message_collected_whole(demo_run: dict[str, Any]) -> None:
+    steps = [e for e in demo_run["events"] if e["event"] == "step" and e["exercise"] == "2"]
+    spewed = next(s for s in steps if s["actor"] == "spew")["detail"]
+    collected = next(s for s in steps if "collected" in s["what"])["detail"]
+    assert spewed["chunks"] > 1
+    assert collected == {"bytes": spewed["bytes"], "chunks": spewed["chunks"]}
+    assert all(c["holds"] for c in claims(demo_run, "2"))
+
+
+def test_second_sync_client_really_waited(demo_run: dict[str, Any]) -> None:
+    sync, thread = claims(demo_run, "4")
+    assert sync["evidence"]["waited_s"] >= 0.9 * sync["evidence"]["first_stayed_s"]
+    assert thread["evidence"]["waited_s"] < sync["evidence"]["first_stayed_s"] / 2
+    logged = [
+        e
+        for e in demo_run["events"]
+        if e["event"] == "step" and "logged" in e["what"] and e["exercise"] == "4"
+    ]
+    assert logged, "sync mode logs the waiting client"
+
+
+def test_aborted_client_is_logged_and_server_keeps_serving(demo_run: dict[str, Any]) -> None:
+    abort = next(c for c in claims(demo_run, "3") if "aborts" in c["claim"])
+    assert abort["holds"] and abort["evidence"]["reason"] == "eof"
+
+
+def test_daytime_time_and_sntp_tell_the_same_instant(demo_run: dict[str, Any]) -> None:
+    same = next(c for c in claims(demo_run, "3") if "same instant" in c["claim"])
+    assert same["holds"] and "sntp" in same["claim"]
+    assert abs(same["evidence"]["sntp_unix"] - same["evidence"]["rfc868_unix"]) <= 2
+    refused = next(c for c in claims(demo_run, "3") if "unsynchronised" in c["claim"])
+    assert refused["holds"]
+
+
+def test_mode_comparison_table(demo_run: dict[str, Any]) -> None:
+    table = next(e for e in demo_run["events"] if e["event"] == "table")
+    assert table["columns"] == ["mode", "connections", "requests", "requests/s"]
+    assert [row[0] for row in table["rows"]] == ["thread", "fork", "async"]
+    assert all(row[1] > 0 and row[2] > 0 for row in table["rows"])
+    assert "this machine" in table["note"]
+
+
+def test_one_exercise_by_name(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "addresses", "--no-color"], prog_name="netkit")
+    assert result.exit_code == 0, result.output
+    assert "192.168.1.1" in result.output and "c0 a8 01 01" in result.output
+    assert "Exercise 1" not in result.output
+
+
+def test_unknown_exercise_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "6"], prog_name="netkit")
+    assert result.exit_code == 2
+    assert "Invalid value" in result.output
+
+
+def test_human_output_on_a_pipe_is_plain() -> None:
+    proc = subprocess.run(
+        [NETKIT, "demo", "udp"], capture_output=True, timeout=30, env=env(), cwd=os.getcwd()
+    )
+    assert proc.returncode == 0
+    assert b"Exercise 1" in proc.stdout and b"\x1b" not in proc.stdout

@@ -1,0 +1,259 @@
+"""creosote listen --forward into a real rsyslogd (Debian's), started by the test.
+
+rsyslogd runs in the foreground with a config of its own: imudp / imtcp on
+loopback ports, every record written by omfile as its ``jsonmesg`` (one
+JSON object a line: msg, hostname, syslogseverity, structured-data ...).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netkit.events import Event
+from netkit.events.creosote import Message
+from netkit.services.creosote import CreosoteListener
+from netkit.services.forward import Forwarder, parse_target
+from tests.helpers import peer
+from tests.stream_util import free_port
+
+PEER_SECONDS = 15
+
+
+class Counting:
+    """A sink that counts Message events and lets a test wait for a number of them."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.notices: list[Event] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            if isinstance(event, Message):
+                self.messages += 1
+            else:
+                self.notices.append(event)
+            self._cond.notify_all()
+
+    def wait(self, n: int, timeout: float = 10.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: self.messages >= n, timeout), (self.messages, n)
+
+
+class Rsyslog:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.tcp = free_port(socket.SOCK_STREAM)
+        self.udp = free_port(socket.SOCK_DGRAM)
+        self.out = tmp / "out.jsonl"
+        conf = tmp / "rsyslog.conf"
+        conf.write_text(
+            f'global(workDirectory="{tmp}" maxMessageSize="64k")\n'
+            'module(load="imudp")\nmodule(load="imtcp")\n'
+            f'input(type="imudp" address="127.0.0.1" port="{self.udp}")\n'
+            f'input(type="imtcp" address="127.0.0.1" port="{self.tcp}")\n'
+            'template(name="j" type="list") { property(name="jsonmesg") constant(value="\\n") }\n'
+            f'*.* action(type="omfile" file="{self.out}" template="j")\n'
+        )
+        self.proc = subprocess.Popen(
+            [peer("rsyslogd"), "-n", "-f", str(conf), "-i", str(tmp / "pid")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + PEER_SECONDS
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.communicate(timeout=5)[0]
+            try:
+                socket.create_connection(("127.0.0.1", self.tcp), timeout=1).close()
+                return
+            except OSError:
+                threading.Event().wait(0.05)  # nothing to wait on but the port itself
+        raise AssertionError("rsyslogd did not listen")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.out.exists():
+            return []
+        text = self.out.read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def wait_records(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        got: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            got = self.records()
+            if len(got) >= n:
+                return got
+            threading.Event().wait(0.1)  # rsyslog writes a file: nothing to select on
+        return got
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate(timeout=5)
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
+    r = Rsyslog(tmp_path)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def send_records(
+    listener: CreosoteListener,
+    sink: Counting,
+    n: int,
+    *,
+    pause_at: int | None = None,
+    pause: Any = None,
+) -> None:
+    """n JSON-line records over UDP to *listener*, paced by what it has received."""
+    address = listener.address
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(n):
+            level = ("info", "warning", "error")[i % 3]
+            record = {"level": level, "logger": "app.worker", "message": f"record {i:05d} é"}
+            s.sendto(json.dumps(record).encode(), address)
+            if i % 100 == 99:
+                sink.wait(i + 1)
+            if pause_at is not None and i == pause_at:
+                pause()
+    sink.wait(n)
+
+
+def test_10000_records_over_tcp_arrive_in_order(rsyslog: Rsyslog) -> None:
+    sink = Counting()
+    forwarder = Forwarder(parse_target(f"syslog+tcp://127.0.0.1:{rsyslog.tcp}"))
+    n = 10_000
+    with CreosoteListener(sink, port=0, forwarders=[forwarder]) as listener:
+        start = time.monotonic()
+        send_records(listener, sink, n)
+        got = rsyslog.wait_records(n)
+        elapsed = time.monotonic() - start
+    assert len(got) == n, (len(got), sink.notices[-3:])
+    assert [r["msg"] for r in got] == [f"record {i:05d} é" for i in range(n)]
+    assert [int(r["syslogseverity"]) for r in got[:3]] == [6, 4, 3]
+    assert {r["programname"] for r in got} == {"app.worker"}
+    assert {r["hostname"] for r in got} == {"127.0.0.1"}
+    assert 'logger="app.worker"' in got[0]["structured-data"]
+    assert 'dialect="json"' in got[0]["structured-data"]
+    assert forwarder.sent == n and forwarder.dropped == 0
+    assert listener.counts["forwarded"] == n
+    print(f"{n} records in {elapsed:.2f} s: {n / elapsed:.0f} records/s")
+
+
+def test_rsyslog_stopped_midway_every_record_arrives_or_is_counted(rsyslog: Rsyslog) -> None:
+    sink = Counting()
+    forwarder = Forwarder(parse_target(f"syslog+tcp://127.0.0.1:{rsyslog.tcp}?queue=200"))
+    n = 4000
+
+    def stop_for_two_seconds() -> None:
+        rsyslog.proc.send_signal(signal.SIGSTOP)
+        threading.Event().wait(2.0)  # the scenario itself: rsyslog is away for 2 s
+        rsyslog.proc.send_signal(signal.SIGCONT)
+
+    with CreosoteListener(sink, port=0, forwarders=[forwarder]) as listener:
+        pauser = threading.Thread(target=stop_for_two_seconds)
+        send_records(listener, sink, n, pause_at=n // 2, pause=pauser.start)
+        pauser.join(10)
+    # the listener has stopped: its forwarder sent everything or counted it
+    assert forwarder.sent + forwarder.dropped == n
+    got = rsyslog.wait_records(forwarder.sent)
+    assert len(got) == forwarder.sent, (len(got), forwarder.sent, forwarder.dropped)
+    assert listener.counts["forwarded"] + listener.counts["forward_dropped"] == n
+    numbers = [int(r["msg"].split()[1]) for r in got]
+    assert numbers == sorted(numbers)  # in order, whatever was dropped
+    print(f"sent {forwarder.sent}, dropped {forwarder.dropped} (queue of 200)")
+
+
+def test_udp_and_lf_framing(rsyslog: Rsyslog) -> None:
+    sink = Counting()
+    forwarders = [
+        Forwarder(parse_target(f"syslog+udp://127.0.0.1:{rsyslog.udp}")),
+        Forwarder(parse_target(f"syslog+tcp://127.0.0.1:{rsyslog.tcp}?framing=lf")),
+    ]
+    with CreosoteListener(sink, port=0, forwarders=forwarders) as listener:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"<11>app: line one\nline two", listener.address)
+            sink.wait(1)
+        got = rsyslog.wait_records(2)
+    assert len(got) == 2
+    # rsyslog escapes control characters it receives as #012 (its default); LF framing
+    # writes the newline that way itself, so that it does not end the record
+    assert [r["msg"] for r in got] == ["line one#012line two"] * 2
+    assert all(r["syslogseverity"] in ("3", 3) for r in got)
+
+
+def test_forward_urls_are_checked() -> None:
+    for bad in (
+        "http://x:1",
+        "syslog+tcp://x",
+        "syslog+tcp://x:1?framing=cr",
+        "syslog+udp://x:1?framing=lf",
+        "syslog+tcp://x:1?queue=0",
+        "syslog+tcp://x:1?nope=1",
+        "syslog+tcp://x:99999",
+    ):
+        with pytest.raises(ValueError):
+            parse_target(bad)
+    t = parse_target("syslog+tcp://[::1]:514?framing=lf&queue=5")
+    assert (t.host, t.port, t.framing, t.queue, str(t)) == (
+        "::1",
+        514,
+        "lf",
+        5,
+        "syslog+tcp://[::1]:514?framing=lf",
+    )
+
+
+def test_a_stalled_receiver_fills_the_queue_and_drops_are_counted() -> None:
+    """A TCP receiver that stops reading: the queue fills, drops are counted and reported."""
+    from netkit.protocols.records import Record
+
+    notices: list[str] = []
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        target = parse_target(f"syslog+tcp://127.0.0.1:{server.getsockname()[1]}?queue=10")
+        forwarder = Forwarder(target, notify=lambda level, msg: notices.append(msg))
+        forwarder.start()
+        n = 5000
+        for i in range(n):
+            forwarder.submit(Record("json", b"x" * 500 + b" %d" % i), "127.0.0.1:1")
+        assert forwarder.dropped > 0
+        conn, _ = server.accept()
+        received = bytearray()
+        with conn:
+            closer = threading.Thread(target=forwarder.close, args=(5.0,))
+            closer.start()
+            conn.settimeout(10)
+            while chunk := conn.recv(1 << 16):  # until close() has sent all and closed
+                received += chunk
+            closer.join(10)
+    frames = received.count(b"<14>1 ")
+    assert forwarder.sent + forwarder.dropped == n
+    assert frames == forwarder.sent
+    assert any("records dropped (queue of 10 full)" in m for m in notices)
+    assert len([m for m in notices if "dropped" in m]) <= 3  # at most once a second

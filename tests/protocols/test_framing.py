@@ -1,0 +1,133 @@
+"""Line framing with a cap (sans-IO), and the upper-server session on top of it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netkit.protocols.lines import LineFramer, content, is_end, split_lines, upper
+from netkit.protocols.upper import UpperSession, too_long_reply
+from tests.profiles import examples
+
+# streams made of bytes that matter to framing, plus anything else
+_byte = st.sampled_from([b"a", b"Z", b"\n", b"\r", b"\x00", b"\xff", b"\xc3\xa9", b" "])
+streams = st.lists(_byte, max_size=80).map(b"".join)
+
+
+def feed_all(framer: LineFramer, chunks: list[bytes]) -> list[bytes]:
+    out: list[bytes] = []
+    for chunk in chunks:
+        out.extend(framer.feed(chunk))
+    return out
+
+
+@st.composite
+def splits(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    data = draw(streams)
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=10)))
+    chunks, start = [], 0
+    for cut in [*cuts, len(data)]:
+        chunks.append(data[start:cut])
+        start = cut
+    return data, chunks
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(splits(), st.integers(1, 12))
+def test_any_split_frames_like_the_whole_stream(case: tuple[bytes, list[bytes]], cap: int) -> None:
+    data, chunks = case
+    framer = LineFramer(cap)
+    lines = feed_all(framer, chunks)
+    expected, too_long = split_lines(data, cap)
+    assert lines == expected
+    assert framer.too_long == too_long
+    assert framer.pending <= cap + 1  # memory stays bounded
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(streams, st.integers(1, 12))
+def test_byte_by_byte_frames_like_the_whole_stream(data: bytes, cap: int) -> None:
+    framer = LineFramer(cap)
+    lines = feed_all(framer, [data[i : i + 1] for i in range(len(data))])
+    assert (lines, framer.too_long) == split_lines(data, cap)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(streams)
+def test_lines_join_back_to_the_stream(data: bytes) -> None:
+    framer = LineFramer(1000)
+    lines = framer.feed(data)
+    assert b"".join(lines) + framer.flush() == data
+    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+
+
+def test_cap_counts_the_line_without_its_ending() -> None:
+    f = LineFramer(3)
+    assert f.feed(b"abc\r\nabc\n") == [b"abc\r\n", b"abc\n"]
+    assert not f.too_long
+    f = LineFramer(3)
+    assert f.feed(b"abc\r") == []  # the CR may be half of CRLF
+    assert not f.too_long
+    assert f.feed(b"\n") == [b"abc\r\n"]
+    f = LineFramer(3)
+    assert f.feed(b"ok\nabcd") == [b"ok\n"]
+    assert f.too_long
+    assert f.feed(b"\nmore\n") == []
+
+
+def test_a_huge_line_is_refused_without_buffering_it() -> None:
+    f = LineFramer(65_536)
+    chunk = b"x" * 65_536
+    assert f.feed(chunk) == []
+    assert not f.too_long and f.pending == 65_536
+    assert f.feed(b"y") == []
+    assert f.too_long and f.pending == 0
+    for _ in range(16):  # 1 MiB more: nothing is kept
+        assert f.feed(chunk) == []
+    assert f.pending == 0
+
+
+def test_helpers() -> None:
+    assert content(b"ab\r\n") == b"ab" and content(b"ab\n") == b"ab" and content(b"ab") == b"ab"
+    assert is_end(b"\r\n") and is_end(b"\n") and not is_end(b" \n")
+    assert upper(b"caf\xc3\xa9 \xff x\r\n") == b"CAF\xc3\xa9 \xff X\r\n"  # ASCII only
+    with pytest.raises(ValueError):
+        LineFramer(0)
+
+
+def test_session_upper_cases_keeps_endings_and_stops_at_the_empty_line() -> None:
+    s = UpperSession(100, log_lines=True)
+    assert s.receive(b"abc\r\nd") == b"ABC\r\n" and s.end is None
+    assert not s.idle
+    assert s.receive(b"ef\n\r\nafter\n") == b"DEF\n" and s.end == "empty line"
+    assert s.lines == 2
+    assert s.take_heard() == [b"abc", b"def"]
+    assert s.receive(b"more\n") == b"" and s.lines == 2  # nothing after the end
+
+
+def test_session_eof_is_the_empty_bytes() -> None:
+    s = UpperSession(100)
+    assert s.receive(b"one\n") == b"ONE\n"
+    assert s.receive(b"") == b"" and s.end == "eof"
+    assert s.take_heard() == []  # lines are collected only with log_lines
+
+
+def test_session_too_long_line_gets_an_error_reply() -> None:
+    s = UpperSession(4)
+    assert s.receive(b"ok\n12345") == b"OK\n" + too_long_reply(4)
+    assert s.end == "line too long"
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(splits())
+def test_session_replies_do_not_depend_on_the_split(case: tuple[bytes, list[bytes]]) -> None:
+    data, chunks = case
+    one = UpperSession(8)
+    whole = (one.receive(data) if data else b"") + one.receive(b""), one.end
+    s = UpperSession(8)
+    replies = b""
+    for chunk in filter(None, chunks):  # b"" is EOF, never a split
+        replies += s.receive(chunk)
+    replies += s.receive(b"")
+    assert (replies, s.end) == whole
