@@ -89,8 +89,8 @@ def test_human_output_is_inert(data: bytes) -> None:
     assert len([line for line in lines if not line.startswith("    ")]) == 5
     breaks = data.rstrip(b"\n").count(b"\n")
     assert len(lines) == 5 + 3 * breaks
-    if b"[link=" in data:
-        assert "[link=http://evil.example/]x[/link]" in text  # shown, not interpreted
+    if data.startswith(b"["):
+        assert data.decode() in text  # rich markup: shown, not interpreted
 
 
 @pytest.mark.parametrize("data", CORPUS)
