@@ -112,6 +112,18 @@ def test_session_eof_is_the_empty_bytes() -> None:
     assert s.take_heard() == []  # lines are collected only with log_lines
 
 
+def test_session_answers_an_unterminated_last_line_at_eof() -> None:
+    s = UpperSession(4, log_lines=True)
+    assert s.receive(b"ok\nabcd") == b"OK\n" and s.end is None
+    assert s.receive(b"") == b"ABCD" and s.end == "eof"  # no ending was sent, none added
+    assert s.lines == 2 and s.take_heard() == [b"ok", b"abcd"]
+    t = UpperSession(4, log_lines=True)
+    assert t.receive(b"abcd\r") == b"" and t.receive(b"") == b"ABCD\r"
+    assert t.take_heard() == [b"abcd"]
+    u = UpperSession(4)
+    assert u.receive(b"abcde") == too_long_reply(4) and u.receive(b"") == b""  # past the cap
+
+
 def test_session_too_long_line_gets_an_error_reply() -> None:
     s = UpperSession(4)
     assert s.receive(b"ok\n12345") == b"OK\n" + too_long_reply(4)

@@ -83,6 +83,27 @@ def test_ncat_and_socat_as_line_clients(mode: list[str]) -> None:
     assert json.loads(out_.splitlines()[-1])["counts"]["connections"] == 2
 
 
+@pytest.mark.interop
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_unterminated_last_line_is_answered_and_logged(mode: list[str]) -> None:
+    """``printf abc | ncat HOST PORT`` gets ``ABC``, as from the lecture's server."""
+    with serve(*mode) as srv:
+        out = subprocess.run(
+            [peer("ncat"), "127.0.0.1", str(srv.port)],
+            input=b"one\nabc",
+            capture_output=True,
+            timeout=20,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"ONE\nABC"
+        seen = events_until(srv, "disconnect")
+        assert [e["text"] for e in seen if e["event"] == "line"] == ["one", "abc"]
+        assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 2
+        code, out_, _ = srv.stop()
+    assert code == 0
+    assert json.loads(out_.splitlines()[-1])["counts"]["lines"] == 2
+
+
 @pytest.mark.parametrize("mode", MODES, ids=IDS)
 def test_sigterm_with_open_connections_stops_within_two_seconds(mode: list[str]) -> None:
     with serve(*mode, "--quiet") as srv:

@@ -4,7 +4,9 @@ The lecture's server, as a state machine free of I/O (the way h11 keeps
 HTTP): feed :meth:`UpperSession.receive` whatever ``recv()`` returned, in
 any split, and send back what it returns.  Each line comes back
 upper-cased with its ending; an empty line ends the session, so does a line
-longer than the cap (after an error reply), so does EOF (``b""``).  Why it
+longer than the cap (after an error reply), so does EOF (``b""``).  An
+unterminated last line (``printf abc | ncat HOST 2345``) is answered at
+EOF, without an ending, the way the lecture's server answers it.  Why it
 ended is :attr:`UpperSession.end`.  No clock, no socket: every
 concurrency mode of upper-server only moves bytes to and from it.
 """
@@ -66,7 +68,7 @@ class UpperSession:
             return b""
         if not data:
             self.end = END_EOF
-            return b""
+            return self._last_line(framer.flush())
         out: list[bytes] = []
         for line in framer.feed(data):
             if framing.is_end(line):
@@ -80,6 +82,16 @@ class UpperSession:
             out.append(too_long_reply(framer.max_line))
             self.end = END_TOO_LONG
         return b"".join(out)
+
+    def _last_line(self, rest: bytes) -> bytes:
+        # the framer holds at most max_line bytes (+ a "\r" that may start a
+        # CRLF): a line the cap allows, answered and logged like any other
+        if not rest:
+            return b""
+        self.lines += 1
+        if self.log_lines:
+            self.heard.append(rest.removesuffix(b"\r"))
+        return rest.upper()
 
     def take_heard(self) -> list[bytes]:
         heard, self.heard = self.heard, []

@@ -245,8 +245,16 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 self._end("server stopping")
 
         def eof_received(self) -> bool:
+            session = self.session
             if not self.closing:
                 self.reason = "eof"
+                if session is not None:
+                    # an unterminated last line is answered; close() sends it first
+                    reply = session.receive(b"")
+                    if session.heard:
+                        server.heard(self.peer, session.take_heard())
+                    if reply:
+                        self.transport.write(reply)
             self.closing = True
             return False  # close the transport
 

@@ -132,8 +132,9 @@ def serve_blocking(
         finally:
             if idle_flag is not None:
                 idle_flag[0] = False
-        if not data:
-            return "server stopping" if stopping() else "eof"
+        if not data and stopping():
+            return "server stopping"
+        # b"" (EOF) goes to the session too: it answers an unterminated last line
         reply = receive(data)
         if on_heard is not None and session.heard:
             on_heard(session.take_heard())

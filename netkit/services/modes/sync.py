@@ -93,9 +93,7 @@ class SyncMode(Mode):
         except OSError:
             self.finish("reset")
             return
-        if not data:
-            self.finish("eof")
-            return
+        # b"" (EOF) goes to the session too: it answers an unterminated last line
         reply = session.receive(data)
         if session.heard:
             self.server.heard(self.peer, session.take_heard())
