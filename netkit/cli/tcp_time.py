@@ -41,7 +41,11 @@ def tcp_time() -> None:
     help="daytime: a ctime line and CRLF (RFC 867); time: 4-byte seconds since 1900 (RFC 868).",
 )
 @click.option(
-    "--udp", is_flag=True, help="Serve over UDP: every datagram (even empty) gets one reply."
+    "--udp",
+    is_flag=True,
+    help="Serve over UDP: every datagram (even empty) gets one reply, except from a "
+    "port below 1024, the server's own address, or a peer answering its replies at once "
+    "(another UDP server: a loop).",
 )
 @handle_failures
 def serve(
@@ -58,7 +62,8 @@ def serve(
     """Answer each connection with the time, then close it.
 
     Each connection (or datagram with --udp) is logged: the peer and what was
-    sent.  --count N stops after N answers.
+    sent.  --count N stops after N answers.  Over UDP, what was not answered
+    (and why) is warned about at most once a second and counted in the summary.
     """
     from netkit.services.tcp_time import TimeServer
 

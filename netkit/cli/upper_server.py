@@ -111,7 +111,10 @@ def serve(
     """Send back each line upper-cased, with the same line ending.
 
     Logs each connection, line and disconnect (--quiet: only the summary).
-    --count N stops after N connections (N datagrams with --udp).
+    --count N stops after N connections (N datagrams with --udp).  Over UDP,
+    like udp-echo, a datagram from a port below 1024, from the server's own
+    address or from a peer answering its replies at once (another UDP server)
+    is not answered; those are counted in the summary.
     """
     import os
 

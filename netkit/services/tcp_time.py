@@ -1,7 +1,8 @@
 """tcp-time: RFC 867 daytime and RFC 868 time, served over TCP or UDP, and a client.
 
 The server answers on accept (TCP: send, close) or per datagram (UDP: the
-empty one included, as ``rdate -u`` sends), one loop in one thread: the
+empty one included, as ``rdate -u`` sends; behind the guards every UDP
+responder of netkit has, :class:`netkit.protocols.echo.ReplyGuard`), one loop in one thread: the
 reply of a given second is built once, so a connection costs an accept,
 a send and a close.
 """
@@ -17,6 +18,7 @@ from netkit import net
 from netkit.clients.tcp_time import get_time as get_time  # tests import it from here
 from netkit.events import Listening, Notice, Sink, TimeSent
 from netkit.protocols import timeproto
+from netkit.protocols.echo import ReplyGuard
 from netkit.services.core import Server
 from netkit.services.loops import Acceptor, DatagramReader, Loop
 
@@ -71,13 +73,16 @@ class TimeServer(Server):
         loop = Loop(self)
         try:
             if self.udp:
+                # the reply ignores the request: a peer repeating itself at once is a loop too
+                guard = ReplyGuard(net.bound_address(self._sock), repeats=True)
                 reader = DatagramReader(
-                    loop, self._sock, self._datagram, on_send_error=self._send_error
+                    loop, self._sock, self._datagram, on_send_error=self._send_error, guard=guard
                 )
                 try:
                     loop.run()
                 finally:
                     reader.close()
+                    self.add_counts(reader.drop_counts())
             else:
                 Acceptor(loop, self._sock, self._connection)
                 loop.run()

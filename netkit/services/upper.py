@@ -12,7 +12,9 @@ how connections are served is a mode from :data:`netkit.services.modes.MODES`:
 - ``async``: one asyncio event loop (uvloop when available) with a
   Protocol class: no per-line awaits.
 
-Over UDP (``udp=True``) every datagram is answered on the server's loop.
+Over UDP (``udp=True``) every datagram is answered on the server's loop,
+behind the guards every UDP responder of netkit has
+(:class:`netkit.protocols.echo.ReplyGuard`).
 :class:`UpperServer` holds what every mode shares: the listening socket,
 the settings, and the connection accounting (``opened``/``closed``/``reject``).
 """
@@ -37,6 +39,7 @@ from netkit.events import (
     UpperDatagram,
 )
 from netkit.protocols import lines as framing
+from netkit.protocols.echo import ReplyGuard
 from netkit.protocols.upper import BUSY_REPLY, UpperSession
 from netkit.services import modes
 from netkit.services.core import Server
@@ -189,12 +192,16 @@ class UpperServer(Server):
             self.strategy.run()
             return
         loop = Loop(self)
-        reader = DatagramReader(loop, self.listener, self._datagram, on_send_error=self._send_error)
+        guard = ReplyGuard(net.bound_address(self.listener))
+        reader = DatagramReader(
+            loop, self.listener, self._datagram, on_send_error=self._send_error, guard=guard
+        )
         try:
             loop.run()
         finally:
             reader.close()
             loop.close()
+            self.add_counts(reader.drop_counts())
 
     def _datagram(self, data: memoryview, addr: Any) -> bytes:
         reply = data.tobytes().upper()
