@@ -142,3 +142,17 @@ def test_session_replies_do_not_depend_on_the_split(case: tuple[bytes, list[byte
         replies += s.receive(chunk)
     replies += s.receive(b"")
     assert (replies, s.end) == whole
+
+
+def test_line_deadline_starts_with_a_line_and_again_after_each() -> None:
+    from netkit.services.modes.base import LineDeadline
+
+    s, line = UpperSession(100), LineDeadline(2.0)
+    s.receive(b"ab")
+    assert line.update(s, 10.0) == 12.0
+    s.receive(b"c")
+    assert line.update(s, 11.0) == 12.0  # the same line: the same deadline
+    s.receive(b"\nde")
+    assert line.update(s, 11.5) == 13.5  # a line completed, another begun
+    s.receive(b"\n")
+    assert line.update(s, 12.0) is None  # nothing pending: only the idle timeout counts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -102,6 +103,51 @@ def test_unterminated_last_line_is_answered_and_logged(mode: list[str]) -> None:
         code, out_, _ = srv.stop()
     assert code == 0
     assert json.loads(out_.splitlines()[-1])["counts"]["lines"] == 2
+
+
+def trickle_until_closed(socks: list[socket.socket], seconds: float) -> set[socket.socket]:
+    """Send each socket one byte of a line that never ends, again and again (a
+    slowloris client), until the server closes them or *seconds* pass; the closed ones."""
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + seconds
+    while len(closed) < len(socks) and time.monotonic() < deadline:
+        for sock in socks:
+            if sock not in closed:
+                try:
+                    sock.send(b"x")
+                except OSError:
+                    closed.add(sock)
+        # a byte every 0.3 s: never silent for long, never a whole line
+        ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.3)
+        for sock in ready:
+            try:
+                if not sock.recv(4096):
+                    closed.add(sock)
+            except OSError:
+                closed.add(sock)
+    return closed
+
+
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_trickling_clients_cannot_hold_every_slot(mode: list[str]) -> None:
+    """slowloris: three clients sending a byte every 0.3 s held --max-clients 3 for good."""
+    with serve(*mode, "--max-clients", "3", "--line-timeout", "1") as srv:
+        socks = [connect((srv.host, srv.port)) for _ in range(3)]
+        try:
+            closed = trickle_until_closed(socks, 20)
+        finally:
+            for sock in socks:
+                sock.close()
+        assert len(closed) == 3
+        seen = events_until(srv, "disconnect", 3)
+        reasons = [e["reason"] for e in seen if e["event"] == "disconnect"]
+        assert reasons == ["line timeout"] * 3
+        with connect((srv.host, srv.port)) as sock:  # a slot is free again
+            sock.sendall(b"served\n")
+            assert recv_line(sock) == b"SERVED\n"
+        code, out, _ = srv.stop()
+    assert code == 0
+    assert json.loads(out.splitlines()[-1])["counts"]["line_timeout"] == 3
 
 
 @pytest.mark.parametrize("mode", MODES, ids=IDS)

@@ -62,6 +62,14 @@ def upper_server() -> None:
     help="Close a connection that sends nothing for this many seconds.",
 )
 @click.option(
+    "--line-timeout",
+    type=TIMEOUT,
+    default=30.0,
+    show_default=True,
+    help="Close a connection whose line, once begun, is not complete within this many "
+    "seconds (a client trickling bytes cannot hold a slot).",
+)
+@click.option(
     "--max-clients",
     type=click.IntRange(min=1),
     default=None,
@@ -103,6 +111,7 @@ def serve(
     udp: bool,
     max_line: int,
     idle_timeout: float,
+    line_timeout: float,
     max_clients: int | None,
     grace: float,
     prefork: int | None,
@@ -149,6 +158,7 @@ def serve(
         quiet=quiet,
         max_line=max_line,
         idle_timeout=idle_timeout,
+        line_timeout=line_timeout,
         max_clients=max_clients,
         grace=grace,
         prefork=prefork or 0,

@@ -73,6 +73,10 @@ class LiveSummary:
         self.live.stop()
 
 
+#: disconnect reasons shown as warnings
+WARN_REASONS = ("line too long", "idle timeout", "line timeout", "reset")
+
+
 def _live(r: HumanRenderer) -> LiveSummary | None:
     if r.quiet or not r.err.is_terminal:
         return None
@@ -174,7 +178,7 @@ def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
     live = _live(r)
     if live is not None:
         live.update(open_=ev.open, total=ev.total)
-    style = "yellow" if ev.reason in ("line too long", "idle timeout", "reset") else ""
+    style = "yellow" if ev.reason in WARN_REASONS else ""
     r.log(
         Text(escape(ev.peer), style="cyan"),
         Text(f" disconnected ({ev.reason})", style=style),

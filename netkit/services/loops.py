@@ -452,10 +452,17 @@ def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
 
     A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
     """
+    set_recv_timeout(sock, seconds, send=True)
+
+
+def set_recv_timeout(sock: socket.socket, seconds: float, *, send: bool = False) -> None:
+    """The kernel-level recv timeout alone (and the send one with *send*)."""
+    seconds = max(seconds, 0.001)  # 0 would mean "no timeout"
     sec = int(seconds)
     tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        if send:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         sock.settimeout(seconds)  # portable: poll() before each call

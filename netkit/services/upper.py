@@ -73,6 +73,7 @@ class UpperServer(Server):
         quiet: bool = False,
         max_line: int = framing.DEFAULT_MAX_LINE,
         idle_timeout: float = 300.0,
+        line_timeout: float = 30.0,
         max_clients: int | None = None,
         grace: float = 1.0,
         prefork: int = 0,
@@ -95,6 +96,8 @@ class UpperServer(Server):
         self.quiet = quiet
         self.max_line = max_line
         self.idle_timeout = idle_timeout
+        #: a line begun must be complete within this many seconds (slowloris)
+        self.line_timeout = line_timeout
         mode_class = modes.get(mode)
         if max_clients is None:
             max_clients = mode_class.default_max_clients()
@@ -155,7 +158,7 @@ class UpperServer(Server):
             n_open, total = self.open, self._total
         if lines:
             self.bump("lines", lines)
-        if reason in ("line too long", "idle timeout", "reset"):
+        if reason in ("line too long", "idle timeout", "line timeout", "reset"):
             self.bump(reason.replace(" ", "_"))
         if not self.quiet:
             self.emit(Disconnected(peer, lines, duration, reason, n_open, total))

@@ -16,7 +16,7 @@ from netkit.events import Notice, Rejected
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.protocols.upper import BUSY_REPLY, END_TOO_LONG, UpperSession
 from netkit.services.loops import RESOURCE_ERRNOS, resource_notice
-from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, Mode
+from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, LineDeadline, Mode
 
 ASYNC_MAX_CLIENTS = 10_000
 LOOPS = ("auto", "uvloop", "asyncio")
@@ -156,6 +156,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
     loop: asyncio.AbstractEventLoop = mode.aloop
     conns = mode.conns
     idle_timeout = server.idle_timeout
+    line_timeout = server.line_timeout
     max_clients = server.max_clients
 
     class UpperProtocol(asyncio.Protocol):
@@ -163,6 +164,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             "closing",
             "drained",
             "last",
+            "line",
             "peer",
             "reason",
             "session",
@@ -193,16 +195,33 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 return
             conns.add(self)
             self.session = server.new_session()
+            self.line = LineDeadline(line_timeout)
             self.started = self.last = loop.time()
             self.timer = loop.call_at(self.last + idle_timeout, self._check_idle)
             server.opened(peer)
 
         def _check_idle(self) -> None:
+            now = loop.time()
+            line_due = self.line.due
             due = self.last + idle_timeout
-            if loop.time() >= due:
+            if line_due is not None and now >= line_due:
+                self.timer = None
+                self._end("line timeout")
+            elif now >= due:
                 self.timer = None
                 self._end("idle timeout")
             else:
+                self.timer = loop.call_at(min(due, line_due or due), self._check_idle)
+
+        def _line_begun(self, session: UpperSession) -> None:
+            # a line begun must end by its deadline: the timer fires by then
+            line = self.line
+            if line.due is None and session.idle:
+                return
+            due = line.update(session, self.last)
+            timer = self.timer
+            if due is not None and timer is not None and due < timer.when():
+                timer.cancel()
                 self.timer = loop.call_at(due, self._check_idle)
 
         def _end(self, reason: str, abort: bool = False) -> None:
@@ -230,6 +249,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 server.heard(self.peer, session.take_heard())
             if reply:
                 self.transport.write(reply)
+            self._line_begun(session)
             end = session.end
             if end == END_TOO_LONG:
                 # half-close so the client reads the error before the reset that

@@ -187,7 +187,13 @@ class ForkMode(Mode):
         reason = "server stopping"
         try:
             reason = serve_blocking(
-                conn, session, server.idle_timeout, lambda: stopping[0], idle, heard
+                conn,
+                session,
+                server.idle_timeout,
+                lambda: stopping[0],
+                idle,
+                heard,
+                server.line_timeout,
             )
         except ChildStop:
             pass
@@ -399,7 +405,13 @@ class PreforkMode(ForkMode):
                 reason = "server stopping"
                 try:
                     reason = serve_blocking(
-                        conn, session, server.idle_timeout, lambda: stopping[0], idle, heard
+                        conn,
+                        session,
+                        server.idle_timeout,
+                        lambda: stopping[0],
+                        idle,
+                        heard,
+                        server.line_timeout,
                     )
                 except ChildStop:
                     stopping[0] = True

@@ -59,7 +59,13 @@ class ThreadMode(Mode):
 
         try:
             reason = serve_blocking(
-                c.sock, c.session, server.idle_timeout, lambda: server.stopping, c.idle, heard
+                c.sock,
+                c.session,
+                server.idle_timeout,
+                lambda: server.stopping,
+                c.idle,
+                heard,
+                server.line_timeout,
             )
         finally:
             with self._lock:
