@@ -215,12 +215,9 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
 
         def _line_begun(self, session: UpperSession) -> None:
             # a line begun must end by its deadline: the timer fires by then
-            line = self.line
-            if line.due is None and session.idle:
-                return
-            due = line.update(session, self.last)
             timer = self.timer
-            if due is not None and timer is not None and due < timer.when():
+            due = self.line.sooner(session, self.last, timer.when() if timer else None)
+            if due is not None and timer is not None:
                 timer.cancel()
                 self.timer = loop.call_at(due, self._check_idle)
 

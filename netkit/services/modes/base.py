@@ -88,6 +88,26 @@ class Mode:
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         raise NotImplementedError
 
+    def serve_blocking(
+        self,
+        conn: socket.socket,
+        session: UpperSession,
+        stopping: Callable[[], bool],
+        idle_flag: list[bool],
+        on_heard: Callable[[list[bytes]], None],
+    ) -> str:
+        """:func:`serve_blocking` with the server's timeouts."""
+        server = self.server
+        return serve_blocking(
+            conn,
+            session,
+            server.idle_timeout,
+            stopping,
+            idle_flag,
+            on_heard,
+            server.line_timeout,
+        )
+
     def stop(self) -> None:
         """Close what is open: nothing by default."""
 
@@ -121,6 +141,17 @@ class LineDeadline:
             self.due = now + self.timeout
             self._lines = session.lines
         return self.due
+
+    def sooner(self, session: UpperSession, now: float, timer_at: float | None) -> float | None:
+        """After a receive, for a mode with one timer per connection (firing at
+        *timer_at*): the time to re-arm it for, when the pending line is due
+        before that; None: leave it."""
+        if self.due is None and session.idle:
+            return None
+        due = self.update(session, now)
+        if due is not None and timer_at is not None and due < timer_at:
+            return due
+        return None
 
 
 def serve_blocking(

@@ -26,7 +26,7 @@ from netkit import net
 from netkit.events import LineEvent, Notice
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.services.loops import RESOURCE_ERRNOS, Backoff, Loop, resource_notice
-from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since
+from netkit.services.modes.base import Mode, close_quietly, since
 
 _HDR = struct.Struct("!IB")
 
@@ -186,15 +186,7 @@ class ForkMode(Mode):
         session = server.new_session()
         reason = "server stopping"
         try:
-            reason = serve_blocking(
-                conn,
-                session,
-                server.idle_timeout,
-                lambda: stopping[0],
-                idle,
-                heard,
-                server.line_timeout,
-            )
+            reason = self.serve_blocking(conn, session, lambda: stopping[0], idle, heard)
         except ChildStop:
             pass
         finally:
@@ -404,15 +396,7 @@ class PreforkMode(ForkMode):
                 session = server.new_session()
                 reason = "server stopping"
                 try:
-                    reason = serve_blocking(
-                        conn,
-                        session,
-                        server.idle_timeout,
-                        lambda: stopping[0],
-                        idle,
-                        heard,
-                        server.line_timeout,
-                    )
+                    reason = self.serve_blocking(conn, session, lambda: stopping[0], idle, heard)
                 except ChildStop:
                     stopping[0] = True
                 finally:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from netkit.protocols.upper import UpperSession
-from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since
+from netkit.services.modes.base import Mode, close_quietly, since
 
 
 class _Conn:
@@ -58,15 +58,7 @@ class ThreadMode(Mode):
             server.heard(c.peer, lines)
 
         try:
-            reason = serve_blocking(
-                c.sock,
-                c.session,
-                server.idle_timeout,
-                lambda: server.stopping,
-                c.idle,
-                heard,
-                server.line_timeout,
-            )
+            reason = self.serve_blocking(c.sock, c.session, lambda: server.stopping, c.idle, heard)
         finally:
             with self._lock:
                 self._conns.pop(c.sock.fileno(), None)
