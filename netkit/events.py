@@ -116,6 +116,14 @@ class Summary(Event):
     event: ClassVar[str] = "summary"
     counts: dict[str, int] = field(default_factory=dict)
     reason: str = "stopped"
+    #: seconds from start to stop; left out of the JSON when None
+    uptime: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        if out["uptime"] is None:
+            del out["uptime"]
+        return out
 
 
 @dataclass(frozen=True)

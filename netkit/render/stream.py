@@ -7,7 +7,6 @@ Every byte that came from the network goes through ``escape()`` into a
 from __future__ import annotations
 
 import threading
-import time
 
 from rich.live import Live
 from rich.text import Text
@@ -35,18 +34,27 @@ class LiveSummary:
 
     Only when stderr is a terminal (log lines scroll above it); it goes away
     before the final summary.  ``--quiet`` servers emit no per-connection
-    events, so there is nothing to show and nothing is spent on it.
+    events, so there is nothing to show and nothing is spent on it.  rich
+    redraws it on a timer (REFRESH times a second, in its own thread), so
+    what it shows is never older than that, however quiet the server is,
+    and an event only sets the numbers (a busy server spends nothing on
+    drawing); stopping draws it once more with the final numbers.
     """
 
-    INTERVAL = 0.2  # seconds between redraws
+    REFRESH = 5  # redraws a second
 
     def __init__(self, r: HumanRenderer) -> None:
         self.open = 0
         self.total = 0
         self.lines = 0
         self._lock = threading.Lock()
-        self._drawn = 0.0
-        self.live = Live(console=r.err, auto_refresh=False, transient=True)
+        self.live = Live(
+            self.text(),
+            console=r.err,
+            auto_refresh=True,
+            refresh_per_second=self.REFRESH,
+            transient=True,
+        )
         self.live.start()
 
     def text(self) -> Text:
@@ -61,13 +69,7 @@ class LiveSummary:
             if total is not None:
                 self.total = total
             self.lines += lines
-            # the log lines printed above redraw it anyway; redraw on our own
-            # at most every INTERVAL (a busy server must not spend its time here)
-            now = time.monotonic()
-            redraw = now - self._drawn >= self.INTERVAL
-            if redraw:
-                self._drawn = now
-            self.live.update(self.text(), refresh=redraw)
+            self.live.update(self.text(), refresh=False)
 
     def stop(self) -> None:
         self.live.stop()

@@ -109,6 +109,7 @@ class UpperServer(Server):
         self.loop_name = loop
         #: set once the server is stopping: modes close idle connections then
         self.stopping = False
+        self.summary_omits = ("handled",)  # the same as connections (datagrams with --udp)
         self.open = 0
         self._total = 0
         self._lock = threading.Lock()
@@ -217,6 +218,9 @@ class UpperServer(Server):
     def _send_error(self, exc: OSError) -> None:
         if exc.errno not in (errno.EAGAIN, errno.ECONNREFUSED):
             self.emit(Notice("warning", net.describe_error(exc, "reply")))
+
+    def busy(self) -> int:
+        return self.strategy.busy() if self.strategy is not None else 0
 
     def _stop(self, grace: float) -> None:
         self.stopping = True

@@ -106,27 +106,38 @@ class AsyncMode(Mode):
             if server.stop_requested and not stop.done():
                 stop.set_result(None)
 
+        conns = self.conns
+
+        def on_wake_stopping() -> None:
+            waker.drain()
+            if server.forced:  # a second Ctrl-C: close what is open now
+                for p in list(conns):
+                    p.shutdown(graceful=False)
+
         loop.add_reader(waker.fileno(), on_wake)
         try:
             if not server.stop_requested:
                 await stop
+            server.stopping = True
+            assert self._aserver is not None
+            self._aserver.close()
+            loop.remove_reader(waker.fileno())
+            loop.add_reader(waker.fileno(), on_wake_stopping)
+            for p in list(conns):
+                p.shutdown(graceful=not server.forced)
+            for graceful in (True, False):
+                if not conns:
+                    break
+                try:
+                    await asyncio.wait_for(
+                        self.all_closed.wait(), server.grace if graceful else 1.0
+                    )
+                except TimeoutError:
+                    if graceful:
+                        for p in list(conns):
+                            p.shutdown(graceful=False)
         finally:
             loop.remove_reader(waker.fileno())
-        server.stopping = True
-        assert self._aserver is not None
-        self._aserver.close()
-        conns = self.conns
-        for p in list(conns):
-            p.shutdown(graceful=True)
-        for graceful in (True, False):
-            if not conns:
-                break
-            try:
-                await asyncio.wait_for(self.all_closed.wait(), server.grace if graceful else 1.0)
-            except TimeoutError:
-                if graceful:
-                    for p in list(conns):
-                        p.shutdown(graceful=False)
 
     def _on_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         server = self.server
@@ -142,6 +153,9 @@ class AsyncMode(Mode):
             return
         message = context.get("message", "event loop error")
         server.emit(Notice("warning", f"{message}: {exc!r}" if exc else str(message)))
+
+    def busy(self) -> int:
+        return sum(not p.idle() for p in list(self.conns))
 
     def serve_connection(self, conn: Any, peer: str) -> None:  # pragma: no cover
         raise AssertionError("async mode's connections come from the event loop")
@@ -298,6 +312,10 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             server.closed(self.peer, session.lines, duration, self.reason)
             if not conns and server.stopping:
                 mode.all_closed.set()
+
+        def idle(self) -> bool:
+            session = self.session
+            return session is None or session.idle
 
         def shutdown(self, graceful: bool) -> None:
             """Server stopping: close now if idle (or not *graceful*)."""

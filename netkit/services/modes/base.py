@@ -111,6 +111,10 @@ class Mode:
     def stop(self) -> None:
         """Close what is open: nothing by default."""
 
+    def busy(self) -> int:
+        """Connections a stop would wait for (up to ``--grace``): every open one by default."""
+        return int(self.server.open)
+
 
 def since(started: float) -> float:
     """A session's duration in seconds, as the events show it."""

@@ -67,7 +67,7 @@ def parent_death_signal() -> Callable[[int], None] | None:
 
 
 class _Child:
-    __slots__ = ("buf", "end", "fd", "peer", "pid", "worker")
+    __slots__ = ("buf", "end", "fd", "lines", "peer", "pid", "worker")
 
     def __init__(self, pid: int, fd: int, peer: str, worker: bool) -> None:
         self.pid = pid
@@ -75,6 +75,7 @@ class _Child:
         self.peer = peer
         self.worker = worker
         self.buf = b""
+        self.lines = 0  # lines it logged: its count if it is killed before it reports
         self.end: tuple[int, float, str] | None = None
 
 
@@ -251,7 +252,7 @@ class ForkMode(Mode):
         server = self.server
         # a child that died without reporting: killed after --grace, or crashed
         lost = "server stopping" if server.stopping else "reset"
-        lines, dur, reason = child.end or (0, 0.0, lost)
+        lines, dur, reason = child.end or (child.lines, 0.0, lost)
         server.closed(child.peer, lines, dur, reason)
 
     def child_frames(self, child: _Child) -> None:
@@ -264,6 +265,7 @@ class ForkMode(Mode):
             body = buf[_HDR.size : _HDR.size + size]
             buf = buf[_HDR.size + size :]
             if kind == ord("L"):
+                child.lines += 1
                 if not server.quiet:
                     server.emit(LineEvent(child.peer, body, len(body)))
             elif kind == ord("C"):
@@ -301,6 +303,8 @@ class ForkMode(Mode):
         killed = False
         while (self.children or self.exiting) and time.monotonic() < hard_deadline:
             now = time.monotonic()
+            if server.forced:  # a second Ctrl-C: no more grace (the waker woke us)
+                deadline = min(deadline, now)
             if now >= deadline and not killed:
                 killed = True
                 self._signal_all(signal.SIGKILL)

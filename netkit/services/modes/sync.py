@@ -143,6 +143,9 @@ class SyncMode(Mode):
         self.server.closed(self.peer, session.lines, since(self.started), reason)
         self.next_client()
 
+    def busy(self) -> int:
+        return 0  # a stop closes the one served at once
+
     def stop(self) -> None:
         if self.active is not None:
             self.finish("server stopping")

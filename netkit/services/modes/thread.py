@@ -78,16 +78,27 @@ class ThreadMode(Mode):
             except OSError:
                 pass
 
-    def _join(self, seconds: float) -> None:
+    def busy(self) -> int:
+        with self._lock:
+            return sum(not (c.idle[0] and c.session.idle) for c in self._conns.values())
+
+    def _join(self, seconds: float, *, forcible: bool = False) -> None:
+        """Wait for the connections' threads; with *forcible*, a :meth:`force_stop`
+        (a second Ctrl-C) ends the wait within a tenth of a second."""
+        server = self.server
         deadline = time.monotonic() + seconds
         with self._lock:
             threads = list(self._threads)
         for t in threads:
-            t.join(max(deadline - time.monotonic(), 0))
+            while t.is_alive() and not (forcible and server.forced):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                t.join(min(left, 0.1) if forcible else left)
 
     def stop(self) -> None:
         self.server.stopping = True
         self._shut(only_idle=True)
-        self._join(self.server.grace)
+        self._join(self.server.grace, forcible=True)
         self._shut(only_idle=False)
         self._join(1.0)
