@@ -156,3 +156,14 @@ def test_line_deadline_starts_with_a_line_and_again_after_each() -> None:
     assert line.update(s, 11.5) == 13.5  # a line completed, another begun
     s.receive(b"\n")
     assert line.update(s, 12.0) is None  # nothing pending: only the idle timeout counts
+
+
+def test_echo_session_echoes_every_byte_at_once_and_only_eof_ends_it() -> None:
+    from netkit.protocols.upper import EchoSession
+
+    s = EchoSession(4, log_lines=True)
+    assert s.receive(b"ab\n\ncdefgh") == b"ab\n\ncdefgh" and s.end is None  # empty line too
+    assert not s.idle  # a line is incomplete
+    assert s.receive(b"i\r\n") == b"i\r\n" and s.idle
+    assert s.receive(b"") == b"" and s.end == "eof"
+    assert s.lines == 3 and s.take_heard() == [b"ab", b"", b"cdef"]  # logged up to the cap

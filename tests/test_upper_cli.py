@@ -150,6 +150,32 @@ def test_trickling_clients_cannot_hold_every_slot(mode: list[str]) -> None:
     assert json.loads(out.splitlines()[-1])["counts"]["line_timeout"] == 3
 
 
+@pytest.mark.interop
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_plain_is_rfc_862_echo_over_tcp(mode: list[str]) -> None:
+    """--plain: an echo server for an echo client (ncat here), empty lines and all."""
+    with serve(*mode, "--plain") as srv:
+        out = subprocess.run(
+            [peer("ncat"), "127.0.0.1", str(srv.port)],
+            input=b"Mixed Case\n\nafter the empty line\xff",
+            capture_output=True,
+            timeout=20,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == b"Mixed Case\n\nafter the empty line\xff"
+        seen = events_until(srv, "disconnect")
+        assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 3
+        code, _out, _ = srv.stop()
+    assert code == 0
+
+
+def test_plain_over_udp_echoes_unchanged() -> None:
+    with serve("--udp", "--plain") as srv:
+        got = run("upper-server", "send", "--udp", "-p", str(srv.port), "MiXed", "--json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["text"] == "MiXed"
+
+
 @pytest.mark.parametrize("mode", MODES, ids=IDS)
 def test_sigterm_with_open_connections_stops_within_two_seconds(mode: list[str]) -> None:
     with serve(*mode, "--quiet") as srv:

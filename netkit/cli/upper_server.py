@@ -48,6 +48,12 @@ def upper_server() -> None:
 )
 @click.option("--udp", is_flag=True, help="Serve UDP: each datagram comes back upper-cased.")
 @click.option(
+    "--plain",
+    is_flag=True,
+    help="RFC 862 echo (inetd's internal echo service): every byte comes back unchanged "
+    "at once, empty lines included; only EOF ends a session.",
+)
+@click.option(
     "--max-line",
     type=click.IntRange(min=1),
     default=65_536,
@@ -109,6 +115,7 @@ def serve(
     no_color: bool,
     mode: str | None,
     udp: bool,
+    plain: bool,
     max_line: int,
     idle_timeout: float,
     line_timeout: float,
@@ -163,6 +170,7 @@ def serve(
         grace=grace,
         prefork=prefork or 0,
         loop=loop_name,
+        plain=plain,
     )
     run_server(service, out, grace=grace)
 

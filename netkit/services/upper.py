@@ -40,7 +40,7 @@ from netkit.events import (
 )
 from netkit.protocols import lines as framing
 from netkit.protocols.echo import ReplyGuard
-from netkit.protocols.upper import BUSY_REPLY, UpperSession
+from netkit.protocols.upper import BUSY_REPLY, EchoSession, UpperSession
 from netkit.services import modes
 from netkit.services.core import Server
 from netkit.services.loops import DatagramReader, Loop
@@ -78,6 +78,7 @@ class UpperServer(Server):
         grace: float = 1.0,
         prefork: int = 0,
         loop: str = "auto",
+        plain: bool = False,
     ) -> None:
         if mode not in modes.MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -93,6 +94,8 @@ class UpperServer(Server):
         self.version = version
         self.mode = mode
         self.udp = udp
+        #: RFC 862 echo: replies unchanged, only EOF ends a session
+        self.plain = plain
         self.quiet = quiet
         self.max_line = max_line
         self.idle_timeout = idle_timeout
@@ -132,7 +135,8 @@ class UpperServer(Server):
 
     # -- what every mode shares ---------------------------------------------------
     def new_session(self) -> UpperSession:
-        return UpperSession(self.max_line, log_lines=not self.quiet)
+        session = EchoSession if self.plain else UpperSession
+        return session(self.max_line, log_lines=not self.quiet)
 
     def heard(self, peer: str, lines: list[bytes]) -> None:
         """Log the lines a session collected."""
@@ -208,7 +212,7 @@ class UpperServer(Server):
             self.add_counts(reader.drop_counts())
 
     def _datagram(self, data: memoryview, addr: Any) -> bytes:
-        reply = data.tobytes().upper()
+        reply = data.tobytes() if self.plain else data.tobytes().upper()
         self.bump("datagrams")
         if not self.quiet:
             self.emit(UpperDatagram(net.format_peer(addr), len(data), bytes(data)))
