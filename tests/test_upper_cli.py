@@ -84,19 +84,21 @@ def test_ncat_and_socat_as_line_clients(mode: list[str]) -> None:
     assert json.loads(out_.splitlines()[-1])["counts"]["connections"] == 2
 
 
+def ncat(port: int, data: bytes) -> bytes:
+    """What ``ncat`` prints when *data* is its stdin (it half-closes at EOF, then reads)."""
+    out = subprocess.run(
+        [peer("ncat"), "127.0.0.1", str(port)], input=data, capture_output=True, timeout=20
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("mode", MODES, ids=IDS)
 def test_unterminated_last_line_is_answered_and_logged(mode: list[str]) -> None:
     """``printf abc | ncat HOST PORT`` gets ``ABC``, as from the lecture's server."""
     with serve(*mode) as srv:
-        out = subprocess.run(
-            [peer("ncat"), "127.0.0.1", str(srv.port)],
-            input=b"one\nabc",
-            capture_output=True,
-            timeout=20,
-        )
-        assert out.returncode == 0, out.stderr
-        assert out.stdout == b"ONE\nABC"
+        assert ncat(srv.port, b"one\nabc") == b"ONE\nABC"
         seen = events_until(srv, "disconnect")
         assert [e["text"] for e in seen if e["event"] == "line"] == ["one", "abc"]
         assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 2
@@ -155,14 +157,8 @@ def test_trickling_clients_cannot_hold_every_slot(mode: list[str]) -> None:
 def test_plain_is_rfc_862_echo_over_tcp(mode: list[str]) -> None:
     """--plain: an echo server for an echo client (ncat here), empty lines and all."""
     with serve(*mode, "--plain") as srv:
-        out = subprocess.run(
-            [peer("ncat"), "127.0.0.1", str(srv.port)],
-            input=b"Mixed Case\n\nafter the empty line\xff",
-            capture_output=True,
-            timeout=20,
-        )
-        assert out.returncode == 0, out.stderr
-        assert out.stdout == b"Mixed Case\n\nafter the empty line\xff"
+        sent = b"Mixed Case\n\nafter the empty line\xff"
+        assert ncat(srv.port, sent) == sent
         seen = events_until(srv, "disconnect")
         assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 3
         code, _out, _ = srv.stop()
