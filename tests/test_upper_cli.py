@@ -58,6 +58,26 @@ def test_send_and_json_log(mode: list[str]) -> None:
     assert summary["event"] == "summary" and summary["counts"]["lines"] == 2
 
 
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_connect_names_the_worker(mode: list[str]) -> None:
+    """fork mode logs the child's pid, thread mode the thread's name (exercise 5)."""
+    with serve(*mode) as srv:
+        with connect((srv.host, srv.port)) as sock:
+            sock.sendall(b"x\n")
+            assert recv_line(sock) == b"X\n"
+            [connected] = [e for e in events_until(srv, "line") if e["event"] == "connect"]
+            worker = connected.get("worker")
+            if "fork" in mode:
+                assert isinstance(worker, str) and worker.startswith("pid ")
+                pid = int(worker.removeprefix("pid "))
+                assert pid != srv.proc.pid and os.getpgid(pid) >= 0  # a live process of its own
+            elif "thread" in mode:
+                assert isinstance(worker, str) and worker.startswith("thread netkit-conn-")
+            else:
+                assert worker is None  # one thread or one event loop serves them all
+        srv.stop()
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("mode", MODES, ids=IDS)
 def test_ncat_and_socat_as_line_clients(mode: list[str]) -> None:

@@ -139,6 +139,7 @@ def _connected(r: HumanRenderer, ev: Connected) -> None:
     r.log(
         Text(escape(ev.peer), style="cyan"),
         Text(" connected", style="green"),
+        Text(f" ({escape(ev.worker)})" if ev.worker else "", style="dim"),
         _counts(ev.open, ev.total),
     )
 

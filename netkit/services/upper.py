@@ -143,19 +143,15 @@ class UpperServer(Server):
         for line in lines:
             self.emit(LineEvent(peer, line, len(line)))
 
-    def opened(self, peer: str) -> None:
+    def opened(self, peer: str, worker: str | None = None) -> None:
+        """A connection is served (by *worker*: ``pid N``, ``thread NAME``)."""
         with self._lock:
             self.open += 1
             self._total += 1
             n_open, total = self.open, self._total
         self.bump("connections")
         if not self.quiet:
-            self.emit(Connected(peer, n_open, total))
-
-    def unopened(self) -> None:
-        """Take back :meth:`opened` for a connection that could not be served."""
-        with self._lock:
-            self.open -= 1
+            self.emit(Connected(peer, n_open, total, worker))
 
     def closed(self, peer: str, lines: int, duration: float, reason: str) -> None:
         with self._lock:

@@ -33,7 +33,8 @@ class Mode:
     Override:
 
     - :meth:`serve_connection` (required): serve one accepted connection,
-      reporting through ``server.closed`` when it ends.  Called in the
+      reporting through ``server.opened`` (once whoever serves it is known,
+      before it may end) and ``server.closed`` when it ends.  Called in the
       server's thread; must not block it for long.
     - :meth:`stop`: close what is still open, within ``server.grace``;
       called in the server's thread once the loop ended.
@@ -82,7 +83,6 @@ class Mode:
         if server.open >= server.max_clients:
             server.reject(conn, peer)
             return
-        server.opened(peer)
         self.serve_connection(conn, peer)
 
     def serve_connection(self, conn: socket.socket, peer: str) -> None:

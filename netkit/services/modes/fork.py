@@ -163,13 +163,15 @@ class ForkMode(Mode):
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         server = self.server
         try:
-            self.spawn(lambda w: self.child(conn, peer, w), peer, False, conn.fileno())
+            pid = self.spawn(lambda w: self.child(conn, peer, w), peer, False, conn.fileno())
         except OSError as exc:  # EAGAIN / ENOMEM / EMFILE: no process for this client
             server.bump("fork_errors")
             if self.reports.due(time.monotonic(), "fork"):
                 server.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
-            server.unopened()
             server.reject(conn, peer)
+        else:
+            # before its report is read (on this thread's loop, later): counted in order
+            server.opened(peer, f"pid {pid}")
         finally:
             conn.close()
 
@@ -270,7 +272,7 @@ class ForkMode(Mode):
                     server.emit(LineEvent(child.peer, body, len(body)))
             elif kind == ord("C"):
                 child.peer = body.decode()
-                server.opened(child.peer)
+                server.opened(child.peer, f"pid {child.pid}")
             elif kind == ord("E"):
                 n, dur, reason = body.decode().split(" ", 2)
                 if child.worker:

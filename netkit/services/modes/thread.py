@@ -41,13 +41,17 @@ class ThreadMode(Mode):
         self._lock = threading.Lock()
         self._conns: dict[int, _Conn] = {}
         self._threads: set[threading.Thread] = set()
+        self._made = 0  # threads made: their names
 
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         c = _Conn(conn, peer, self.server.new_session())
-        t = threading.Thread(target=self.serve, args=(c,), name="netkit-conn", daemon=True)
+        self._made += 1
+        name = f"netkit-conn-{self._made}"
+        t = threading.Thread(target=self.serve, args=(c,), name=name, daemon=True)
         with self._lock:
             self._conns[conn.fileno()] = c
             self._threads.add(t)
+        self.server.opened(peer, f"thread {name}")
         t.start()
 
     def serve(self, c: _Conn) -> None:
