@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from netkit.events import Event
 
@@ -40,18 +40,13 @@ class Connected(Event):
     """A client connected (upper-server)."""
 
     event: ClassVar[str] = "connect"
+    optional = ("worker",)
     peer: str
     open: int  # connections open now, this one included
     total: int  # connections accepted so far
     #: who serves it: "pid N" (fork mode's child, a prefork worker), "thread NAME"
     #: (thread mode); left out of the JSON when None
     worker: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = super().as_dict()
-        if out["worker"] is None:
-            del out["worker"]
-        return out
 
 
 @dataclass(frozen=True)
