@@ -292,16 +292,25 @@ def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
 
     SIGINT and SIGTERM handlers are installed before the service starts (so
     before its ``listening`` event); they only request a stop, and the
-    service then closes what it has within *grace*, a summary is printed and
-    the command exits 0.
+    service then closes what it has within *grace* (saying so when busy
+    connections make it wait), a summary is printed and the command exits 0.
+    A second signal (Ctrl-C again) closes what is still open at once.
     """
     import signal
+
+    from netkit.events import Notice
 
     stopped_by: list[str] = []
     guard = _OutputGuard(service)
     service.sink = guard
+    # a terminal echoes ^C where the cursor is: what follows starts a line of its own
+    after_ctrl_c = getattr(out, "interrupted", lambda: None)
 
     def on_signal(signum: int, _frame: object) -> None:
+        if stopped_by:  # the second one: no more grace
+            stopped_by.append(signal.Signals(signum).name)
+            service.force_stop()
+            return
         stopped_by.append(signal.Signals(signum).name)
         service.request_stop()
 
@@ -311,8 +320,22 @@ def run_server(service: Any, out: Renderer, *, grace: float = 1.0) -> None:
             service.start()
         try:
             service.wait()
+            if stopped_by[:1] == ["SIGINT"]:
+                after_ctrl_c()
+            busy = service.busy() if stopped_by and grace > 0 else 0
+            if busy and not service.forced:
+                s = "s" if busy != 1 else ""
+                guard(
+                    Notice(
+                        "info",
+                        f"stopping: waiting up to {grace:g} s for {busy} busy connection{s} "
+                        "(Ctrl-C again to close them now)",
+                    )
+                )
         finally:
             service.stop(grace)
+        if stopped_by[1:2] == ["SIGINT"]:
+            after_ctrl_c()
         if guard.broken:
             # stdout went away (`... --json | head -1`): stop like any filter
             # whose reader left; main() exits 1 without a traceback

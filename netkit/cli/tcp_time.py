@@ -58,7 +58,11 @@ def tcp_time() -> None:
     help=_PROTOCOL_HELP,
 )
 @click.option(
-    "--udp", is_flag=True, help="Serve over UDP: every datagram (even empty) gets one reply."
+    "--udp",
+    is_flag=True,
+    help="Serve over UDP: every datagram (even empty) gets one reply, except from a "
+    "port below 1024, the server's own address, or a peer answering its replies at once "
+    "(another UDP server: a loop).",
 )
 @click.option(
     "--stratum",
@@ -100,7 +104,8 @@ def serve(
     """Answer each connection with the time, then close it.
 
     Each connection (or datagram with --udp) is logged: the peer and what was
-    sent.  --count N stops after N answers.
+    sent.  --count N stops after N answers.  Over UDP, what was not answered
+    (and why) is warned about at most once a second and counted in the summary.
 
     --protocol sntp serves UDP only: it answers client requests (mode 3) of
     48 bytes or more with one 48-byte reply, never anything larger than the

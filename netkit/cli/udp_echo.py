@@ -62,9 +62,9 @@ def serve(
     a "datagram" JSON line with --json; --quiet turns that off for speed.
     A datagram from a source port below 1024 or from the server's own
     address is never answered (it would start a reply loop), nor is a peer
-    that keeps sending back our own replies at once (another echo server:
+    that keeps sending back our own replies at once (another UDP server:
     64 in a row, each within 50 ms); what was not answered, and why, is
-    counted in the summary.
+    counted in the summary.  Every UDP server of netkit has these guards.
 
     \b
     Examples:

@@ -48,6 +48,12 @@ def upper_server() -> None:
 )
 @click.option("--udp", is_flag=True, help="Serve UDP: each datagram comes back upper-cased.")
 @click.option(
+    "--plain",
+    is_flag=True,
+    help="RFC 862 echo (inetd's internal echo service): every byte comes back unchanged "
+    "at once, empty lines included; only EOF ends a session.",
+)
+@click.option(
     "--max-line",
     type=click.IntRange(min=1),
     default=65_536,
@@ -60,6 +66,14 @@ def upper_server() -> None:
     default=300.0,
     show_default=True,
     help="Close a connection that sends nothing for this many seconds.",
+)
+@click.option(
+    "--line-timeout",
+    type=TIMEOUT,
+    default=30.0,
+    show_default=True,
+    help="Close a connection whose line, once begun, is not complete within this many "
+    "seconds (a client trickling bytes cannot hold a slot).",
 )
 @click.option(
     "--max-clients",
@@ -101,8 +115,10 @@ def serve(
     no_color: bool,
     mode: str | None,
     udp: bool,
+    plain: bool,
     max_line: int,
     idle_timeout: float,
+    line_timeout: float,
     max_clients: int | None,
     grace: float,
     prefork: int | None,
@@ -111,7 +127,10 @@ def serve(
     """Send back each line upper-cased, with the same line ending.
 
     Logs each connection, line and disconnect (--quiet: only the summary).
-    --count N stops after N connections (N datagrams with --udp).
+    --count N stops after N connections (N datagrams with --udp).  Over UDP,
+    like udp-echo, a datagram from a port below 1024, from the server's own
+    address or from a peer answering its replies at once (another UDP server)
+    is not answered; those are counted in the summary.
     """
     import os
 
@@ -146,10 +165,12 @@ def serve(
         quiet=quiet,
         max_line=max_line,
         idle_timeout=idle_timeout,
+        line_timeout=line_timeout,
         max_clients=max_clients,
         grace=grace,
         prefork=prefork or 0,
         loop=loop_name,
+        plain=plain,
     )
     run_server(service, out, grace=grace)
 

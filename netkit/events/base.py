@@ -20,6 +20,8 @@ from netkit.protocols.text import payload_fields
 @dataclass(frozen=True)
 class Event:
     event: ClassVar[str] = "event"
+    #: fields left out of the JSON when they are None
+    optional: ClassVar[tuple[str, ...]] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"event": self.event}
@@ -27,7 +29,7 @@ class Event:
             value = getattr(self, f.name)
             if isinstance(value, bytes):
                 out.update(payload_fields(value))
-            else:
+            elif value is not None or f.name not in self.optional:
                 out[f.name] = value
         return out
 
@@ -83,6 +85,7 @@ class Listening(Event):
     """A server is bound and ready: the first event every server emits."""
 
     event: ClassVar[str] = "listening"
+    optional = ("mode", "loop")
     host: str
     port: int
     transport: str  # "tcp" or "udp"
@@ -90,13 +93,6 @@ class Listening(Event):
     #: that runs ("uvloop" or "asyncio"); left out of the JSON when None
     mode: str | None = None
     loop: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = super().as_dict()
-        for key in ("mode", "loop"):
-            if out[key] is None:
-                del out[key]
-        return out
 
 
 @dataclass(frozen=True)
@@ -113,5 +109,8 @@ class Summary(Event):
     """What a server did, emitted once when it stops."""
 
     event: ClassVar[str] = "summary"
+    optional = ("uptime",)
     counts: dict[str, int] = field(default_factory=dict)
     reason: str = "stopped"
+    #: seconds from start to stop; left out of the JSON when None
+    uptime: float | None = None

@@ -13,9 +13,13 @@ class Connected(Event):
     """A client connected (upper-server)."""
 
     event: ClassVar[str] = "connect"
+    optional = ("worker",)
     peer: str
     open: int  # connections open now, this one included
     total: int  # connections accepted so far
+    #: who serves it: "pid N" (fork mode's child, a prefork worker), "thread NAME"
+    #: (thread mode); left out of the JSON when None
+    worker: str | None = None
 
 
 @dataclass(frozen=True)

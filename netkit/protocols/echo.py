@@ -1,6 +1,10 @@
-"""UDP echo (RFC 862) and the lecture's upper-casing server: replies and the loop guard.
+"""UDP responders' guards, in one place, and the echo server's replies.
 
-Pure functions: what to reply to a datagram, and whether to reply at all.
+Every UDP server of netkit that answers a datagram (udp-echo, ``tcp-time
+--udp``, ``upper-server --udp``) asks a :class:`ReplyGuard` first: never a
+privileged source port, never its own address, at most ``--rate`` per
+source, and not a peer that answers our replies back-to-back (another
+responder: the ping-pong loop).  Pure code, no sockets.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ DROP_SELF = "self"
 DROP_RATE = "rate"
 DROP_LOOP = "loop"
 
-# Two echo servers on ports >= 1024 look like clients to each other; once a
+# Two responders on ports >= 1024 look like clients to each other; once a
 # (spoofed) datagram sets them off they would answer each other forever.  A
-# peer that sends back exactly our last reply to it, LOOP_STREAK times in a
-# row, each time within LOOP_WINDOW seconds of that reply, is taken to be
-# another echo server: that datagram is not answered, which ends the loop.
-# A client that really repeats one message back-to-back that often loses
-# one reply and is answered again once it pauses (a retry after a timeout).
+# peer that sends back our last reply to it (as it was, or upper-cased, as
+# an echo or upper-server does), LOOP_STREAK times in a row, each time
+# within LOOP_WINDOW seconds of that reply, is taken to be another
+# responder: that datagram is not answered, which ends the loop.  A server
+# whose reply does not depend on the request (tcp-time) also counts a peer
+# that sends the same datagram again at once (another time server).  A
+# client that really does that, back-to-back, loses one reply in
+# LOOP_STREAK and is answered again once it pauses (a retry after a timeout).
 LOOP_STREAK = 64
 LOOP_WINDOW = 0.05
 
@@ -32,7 +39,7 @@ DROP_REASONS = {
     DROP_LOW_PORT: f"source port below {LOWEST_REPLY_PORT} (another server: a reply could loop)",
     DROP_SELF: "source is this server's own address and port (reflection loop)",
     DROP_RATE: "source over its --rate limit",
-    DROP_LOOP: "source kept sending back our own replies at once (another echo server: loop)",
+    DROP_LOOP: "source kept answering our replies at once (another UDP server: loop)",
 }
 
 
@@ -60,72 +67,111 @@ def drop_reason(source: tuple[str, int], own: tuple[str, int]) -> str | None:
     address; refusing a remote peer that happens to use the same port is the
     safe side).
     """
-    return EchoPolicy(own, upper=False).refused(*source)
+    return ReplyGuard(own).refused(*source)
+
+
+class _Peer:
+    """What the loop guard remembers of one source."""
+
+    __slots__ = ("data", "reply", "sent_at", "streak")
+
+    def __init__(self, data: bytes) -> None:
+        self.reply = b""  # our last reply to it
+        self.sent_at = float("-inf")
+        self.streak = 0  # datagrams in a row that answered a reply at once
+        self.data = data  # its last datagram (with repeats)
 
 
 class LoopGuard:
-    """Spots another echo server answering us (see :data:`LOOP_STREAK`).
+    """Spots another responder answering us (see :data:`LOOP_STREAK`).
 
-    ``peer`` is any hashable form of the source address; call :meth:`check`
-    for each datagram about to be answered.  Memory is bounded: past
-    *max_peers* sources the table starts afresh.
+    ``peer`` is any hashable form of the source address.  Call
+    :meth:`looped` for each datagram before answering it and :meth:`sent`
+    with the reply sent.  With *repeats*, a datagram equal to the peer's
+    previous one counts too (for a server whose reply ignores the request).
+    Memory is bounded: past *max_peers* sources the table starts afresh.
     """
 
-    __slots__ = ("_last", "max_peers", "streak", "window")
+    __slots__ = ("_last", "max_peers", "repeats", "streak", "window")
 
     def __init__(
-        self, streak: int = LOOP_STREAK, window: float = LOOP_WINDOW, max_peers: int = 4096
+        self,
+        streak: int = LOOP_STREAK,
+        window: float = LOOP_WINDOW,
+        max_peers: int = 4096,
+        *,
+        repeats: bool = False,
     ) -> None:
         self.streak = streak
         self.window = window
         self.max_peers = max_peers
-        self._last: dict[object, tuple[bytes, float, int]] = {}
+        self.repeats = repeats
+        self._last: dict[object, _Peer] = {}
+
+    def looped(self, peer: object, data: bytes | memoryview, now: float) -> bool:
+        """True: *data* from *peer* is a loop, do not answer (and forget the peer)."""
+        last = self._last.get(peer)
+        if last is None:
+            if len(self._last) >= self.max_peers:
+                self._last.clear()
+            self._last[peer] = _Peer(bytes(data) if self.repeats else b"")
+            return False
+        reply = last.reply
+        if now - last.sent_at <= self.window and (
+            (len(data) == len(reply) and (data == reply or data == reply.upper()))
+            or (self.repeats and data == last.data)
+        ):
+            last.streak += 1
+            if last.streak >= self.streak:
+                del self._last[peer]  # a later retry is answered again
+                return True
+        else:
+            last.streak = 0
+        if self.repeats:
+            last.data = bytes(data)
+        return False
+
+    def sent(self, peer: object, reply: bytes, now: float) -> None:
+        """*reply* went to *peer* at *now* (after :meth:`looped` said answer)."""
+        last = self._last.get(peer)
+        if last is not None:
+            last.reply = reply
+            last.sent_at = now
 
     def check(self, peer: object, data: bytes | memoryview, reply: bytes, now: float) -> bool:
-        """True: *data* from *peer* is a loop, do not answer.  False: answer with *reply*."""
-        last = self._last.get(peer)
-        streak = 0
-        if last is not None:
-            previous, sent_at, count = last
-            if len(data) == len(previous) and now - sent_at <= self.window and data == previous:
-                streak = count + 1
-                if streak >= self.streak:
-                    del self._last[peer]  # forget it: a later retry is answered again
-                    return True
-        if last is None and len(self._last) >= self.max_peers:
-            self._last.clear()
-        self._last[peer] = (reply, now, streak)
+        """:meth:`looped`, then :meth:`sent` with *reply* unless it was a loop."""
+        if self.looped(peer, data, now):
+            return True
+        self.sent(peer, reply, now)
         return False
 
 
-class EchoPolicy:
-    """What an echo server answers and what it drops: the one place that decides.
+class ReplyGuard:
+    """What every UDP responder of netkit refuses to answer: the one place that decides.
 
-    A server bound to *own* asks :meth:`answer` for each datagram; the
-    source host may be given as text (``"127.0.0.1"``) or packed
-    (``socket.inet_pton`` bytes, as a batched reader has it), and *own_packed*
-    is the server's own host in that form.  *allow* is an optional per-source
-    rate check (``RateLimiter.allow``).  The reply is the datagram
-    (upper-cased with *upper*) or ``None`` with the reason (a ``DROP_*`` key
-    of :data:`DROP_REASONS`).
+    A server bound to *own* asks :meth:`check` for each datagram before
+    answering it and tells :meth:`sent` what it answered.  The source host
+    may be given as text (``"127.0.0.1"``) or packed (``socket.inet_pton``
+    bytes, as a batched reader has it); *own_packed* is the server's own
+    host in that form.  *allow* is an optional per-source rate check
+    (``RateLimiter.allow``).  *repeats*: see :class:`LoopGuard`.
     """
 
-    __slots__ = ("_allow", "_guard", "_own_hosts", "_own_port", "_upper", "_wildcard")
+    __slots__ = ("_allow", "_guard", "_own_hosts", "_own_port", "_wildcard")
 
     def __init__(
         self,
         own: tuple[str, int],
         *,
-        upper: bool,
         own_packed: bytes = b"",
         allow: Callable[[object, float], bool] | None = None,
+        repeats: bool = False,
     ) -> None:
         own_host, self._own_port = own
         self._own_hosts = {own_host, own_packed} - {b""}
         self._wildcard = _is_unspecified(own_host)
-        self._upper = upper
         self._allow = allow
-        self._guard = LoopGuard()
+        self._guard = LoopGuard(repeats=repeats)
 
     def refused(self, host: object, port: int) -> str | None:
         """The reason never to answer this source (another server, or ourselves), or None."""
@@ -135,19 +181,52 @@ class EchoPolicy:
             return DROP_SELF
         return None
 
+    def check(self, host: object, port: int, data: bytes | memoryview, now: float) -> str | None:
+        """Why not to answer this datagram (a ``DROP_*`` key), or None: answer it."""
+        if port < LOWEST_REPLY_PORT or port == self._own_port:
+            reason = self.refused(host, port)
+            if reason is not None:
+                return reason
+        if self._allow is not None and not self._allow(host, now):
+            return DROP_RATE
+        if self._guard.looped((host, port), data, now):
+            return DROP_LOOP
+        return None
+
+    def sent(self, host: object, port: int, reply: bytes, now: float) -> None:
+        """The reply to the datagram :meth:`check` let through."""
+        self._guard.sent((host, port), reply, now)
+
+
+class EchoPolicy(ReplyGuard):
+    """The echo server's replies behind the :class:`ReplyGuard`.
+
+    :meth:`answer` gives the reply, the datagram (upper-cased with *upper*),
+    or ``None`` with the reason (a ``DROP_*`` key of :data:`DROP_REASONS`).
+    """
+
+    __slots__ = ("_upper",)
+
+    def __init__(
+        self,
+        own: tuple[str, int],
+        *,
+        upper: bool,
+        own_packed: bytes = b"",
+        allow: Callable[[object, float], bool] | None = None,
+    ) -> None:
+        super().__init__(own, own_packed=own_packed, allow=allow)
+        self._upper = upper
+
     def answer(
         self, host: object, port: int, data: bytes | memoryview, now: float
     ) -> tuple[bytes | None, str | None]:
         """(reply, None) to answer; (None, reason) to drop."""
-        if port < LOWEST_REPLY_PORT or port == self._own_port:
-            reason = self.refused(host, port)
-            if reason is not None:
-                return None, reason
-        if self._allow is not None and not self._allow(host, now):
-            return None, DROP_RATE
+        reason = self.check(host, port, data, now)
+        if reason is not None:
+            return None, reason
         out = bytes(data)
         if self._upper:
             out = out.upper()
-        if self._guard.check((host, port), data, out, now):
-            return None, DROP_LOOP
+        self._guard.sent((host, port), out, now)
         return out, None

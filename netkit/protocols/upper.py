@@ -4,7 +4,9 @@ The lecture's server, as a state machine free of I/O (the way h11 keeps
 HTTP): feed :meth:`UpperSession.receive` whatever ``recv()`` returned, in
 any split, and send back what it returns.  Each line comes back
 upper-cased with its ending; an empty line ends the session, so does a line
-longer than the cap (after an error reply), so does EOF (``b""``).  Why it
+longer than the cap (after an error reply), so does EOF (``b""``).  An
+unterminated last line (``printf abc | ncat HOST 2345``) is answered at
+EOF, without an ending, the way the lecture's server answers it.  Why it
 ended is :attr:`UpperSession.end`.  No clock, no socket: every
 concurrency mode of upper-server only moves bytes to and from it.
 """
@@ -66,7 +68,7 @@ class UpperSession:
             return b""
         if not data:
             self.end = END_EOF
-            return b""
+            return self._last_line(framer.flush())
         out: list[bytes] = []
         for line in framer.feed(data):
             if framing.is_end(line):
@@ -81,6 +83,66 @@ class UpperSession:
             self.end = END_TOO_LONG
         return b"".join(out)
 
+    def _last_line(self, rest: bytes) -> bytes:
+        # the framer holds at most max_line bytes (+ a "\r" that may start a
+        # CRLF): a line the cap allows, answered and logged like any other
+        if not rest:
+            return b""
+        self.lines += 1
+        if self.log_lines:
+            self.heard.append(rest.removesuffix(b"\r"))
+        return rest.upper()
+
     def take_heard(self) -> list[bytes]:
         heard, self.heard = self.heard, []
         return heard
+
+
+class EchoSession(UpperSession):
+    """RFC 862 echo over TCP (``upper-server serve --plain``, inetd's internal echo).
+
+    Every byte comes back unchanged as soon as it arrives, empty lines and
+    bytes past ``max_line`` included; only EOF ends the session.  Lines are
+    counted, and collected for the log with *log_lines* (the first
+    ``max_line`` bytes of each: what is held stays bounded).  :attr:`idle`
+    is false while a line is incomplete, so ``--line-timeout`` and a stop
+    treat it as the upper-case session does.
+    """
+
+    __slots__ = ("_partial", "_pending")
+
+    def __init__(self, max_line: int = framing.DEFAULT_MAX_LINE, *, log_lines: bool = False):
+        super().__init__(max_line, log_lines=log_lines)
+        self._partial = b""  # the start of the incomplete line, for the log
+        self._pending = False
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending
+
+    def receive(self, data: bytes) -> bytes:
+        if self.end is not None:
+            return b""
+        cap = self.framer.max_line
+        if not data:
+            self.end = END_EOF
+            if self._pending:
+                self._line(self._partial)
+            return b""
+        *whole, rest = data.split(b"\n")
+        for part in whole:
+            self._line(self._partial + part)
+            self._partial = b""
+        if rest:
+            if len(self._partial) < cap:
+                self._partial = (self._partial + rest)[:cap]
+            self._pending = True
+        else:
+            self._pending = False
+        return data
+
+    def _line(self, line: bytes) -> None:
+        self.lines += 1
+        if self.log_lines:
+            self.heard.append(line.removesuffix(b"\r")[: self.framer.max_line])
+        self._pending = False

@@ -152,6 +152,11 @@ class HumanRenderer:
     def status(self, message: str | Text, style: str = "") -> None:
         self.err.print(message if isinstance(message, Text) else Text(message, style=style))
 
+    def interrupted(self) -> None:
+        """After Ctrl-C: end the line the terminal echoed ``^C`` on."""
+        if self.err.is_terminal:
+            self.err.print()
+
 
 def _generic(r: HumanRenderer, event: Event) -> None:
     fields = event.as_dict()
@@ -183,13 +188,26 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
     )
 
 
+def uptime(seconds: float) -> str:
+    """``12.3 s``, ``4 min 05 s``, ``2 h 03 min``: how long a server ran."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 @HANDLERS.on(Summary)
 def _summary(r: HumanRenderer, ev: Summary) -> None:
     if r.live is not None:
         r.live.stop()
         r.live = None
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.counts.items())
-    r.status(Text(f"{ev.reason}: {counts}" if counts else ev.reason, style="bold"))
+    line = f"{ev.reason}: {counts}" if counts else ev.reason
+    if ev.uptime is not None:
+        line += f"; up {uptime(ev.uptime)}"
+    r.status(Text(line, style="bold"))
 
 
 class Rows:

@@ -7,7 +7,6 @@ Every byte that came from the network goes through ``escape()`` into a
 from __future__ import annotations
 
 import threading
-import time
 
 from rich.live import Live
 from rich.text import Text
@@ -33,18 +32,27 @@ class LiveSummary:
 
     Only when stderr is a terminal (log lines scroll above it); it goes away
     before the final summary.  ``--quiet`` servers emit no per-connection
-    events, so there is nothing to show and nothing is spent on it.
+    events, so there is nothing to show and nothing is spent on it.  rich
+    redraws it on a timer (REFRESH times a second, in its own thread), so
+    what it shows is never older than that, however quiet the server is,
+    and an event only sets the numbers (a busy server spends nothing on
+    drawing); stopping draws it once more with the final numbers.
     """
 
-    INTERVAL = 0.2  # seconds between redraws
+    REFRESH = 5  # redraws a second
 
     def __init__(self, r: HumanRenderer) -> None:
         self.open = 0
         self.total = 0
         self.lines = 0
         self._lock = threading.Lock()
-        self._drawn = 0.0
-        self.live = Live(console=r.err, auto_refresh=False, transient=True)
+        self.live = Live(
+            self.text(),
+            console=r.err,
+            auto_refresh=True,
+            refresh_per_second=self.REFRESH,
+            transient=True,
+        )
         self.live.start()
 
     def text(self) -> Text:
@@ -59,16 +67,14 @@ class LiveSummary:
             if total is not None:
                 self.total = total
             self.lines += lines
-            # the log lines printed above redraw it anyway; redraw on our own
-            # at most every INTERVAL (a busy server must not spend its time here)
-            now = time.monotonic()
-            redraw = now - self._drawn >= self.INTERVAL
-            if redraw:
-                self._drawn = now
-            self.live.update(self.text(), refresh=redraw)
+            self.live.update(self.text(), refresh=False)
 
     def stop(self) -> None:
         self.live.stop()
+
+
+#: disconnect reasons shown as warnings
+WARN_REASONS = ("line too long", "idle timeout", "line timeout", "reset")
 
 
 def _live(r: HumanRenderer) -> LiveSummary | None:
@@ -93,6 +99,7 @@ def _connected(r: HumanRenderer, ev: Connected) -> None:
     r.log(
         Text(escape(ev.peer), style="cyan"),
         Text(" connected", style="green"),
+        Text(f" ({escape(ev.worker)})" if ev.worker else "", style="dim"),
         _counts(ev.open, ev.total),
     )
 
@@ -134,7 +141,7 @@ def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
     live = _live(r)
     if live is not None:
         live.update(open_=ev.open, total=ev.total)
-    style = "yellow" if ev.reason in ("line too long", "idle timeout", "reset") else ""
+    style = "yellow" if ev.reason in WARN_REASONS else ""
     r.log(
         Text(escape(ev.peer), style="cyan"),
         Text(f" disconnected ({ev.reason})", style=style),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from types import TracebackType
 from typing import Self
@@ -46,6 +47,12 @@ class Service:
         self._address: tuple[str, int] | None = None
         self._started = False
         self._stopped = False
+        self._started_at = 0.0
+        #: set by :meth:`force_stop`: close what is open now, without the grace
+        self.forced = False
+        #: summary counts that only repeat another one (upper-server's handled
+        #: is its connections): left out of the summary
+        self.summary_omits: tuple[str, ...] = ()
         self.failure: str | None = None
 
     # -- to implement -------------------------------------------------------
@@ -65,6 +72,7 @@ class Service:
         return self._address
 
     def start(self) -> Self:
+        self._started_at = time.monotonic()
         self._address = self._start()
         self._started = True
         return self
@@ -100,6 +108,16 @@ class Service:
         """Ask the service to stop (safe from a signal handler or any thread)."""
         self._stop_requested.set()
 
+    def force_stop(self) -> None:
+        """Stop now: what is still open is closed without waiting out the grace
+        (a second Ctrl-C).  Safe from a signal handler or any thread."""
+        self.forced = True
+        self.request_stop()
+
+    def busy(self) -> int:
+        """How many connections a stop would wait for (up to its grace)."""
+        return 0
+
     @property
     def stop_requested(self) -> bool:
         return self._stop_requested.is_set()
@@ -125,8 +143,10 @@ class Service:
         self._stop(grace)
 
     def summary(self, reason: str = "stopped") -> Summary:
+        uptime = round(time.monotonic() - self._started_at, 3) if self._started else None
         with self._counts_lock:
-            return Summary(counts=dict(self.counts), reason=reason)
+            counts = {k: v for k, v in self.counts.items() if k not in self.summary_omits}
+        return Summary(counts=counts, reason=reason, uptime=uptime)
 
     def __enter__(self) -> Self:
         if not self._started:

@@ -32,7 +32,7 @@ from netkit.events import Notice
 from netkit.protocols.ratelimit import ReportLimit
 
 if TYPE_CHECKING:
-    from netkit.protocols.echo import EchoPolicy
+    from netkit.protocols.echo import EchoPolicy, ReplyGuard
     from netkit.services.core import Server
 
 #: accept() errors that mean "out of a resource, try again later"
@@ -246,6 +246,12 @@ class DatagramReader:
     *on_send_error* (default: count ``send_errors``); more than
     *max_recv_errors* failed receives end the server (``receive failed``).
     Without *watch*, the caller calls :meth:`read` when it chooses.
+
+    With *guard* (:class:`netkit.protocols.echo.ReplyGuard`), a datagram the
+    guard refuses never reaches *handle*: it is counted in :attr:`dropped`
+    by reason and given to *on_drop* (default: a warning at most once a
+    second, unless the server is quiet).  Every UDP responder answers
+    through this, so each gets the same guards.
     """
 
     def __init__(
@@ -259,10 +265,16 @@ class DatagramReader:
         bufsize: int = 65_535,
         max_recv_errors: int | None = 100,
         watch: bool = True,
+        guard: ReplyGuard | None = None,
+        on_drop: Callable[[str, memoryview, Any], None] | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.handle = handle
+        self.guard = guard
+        self.on_drop = on_drop or self._report_drop
+        self.dropped: dict[str, int] = {}
+        self._reports = ReportLimit(REPORT_INTERVAL)
         self.batch = batch
         self.on_send_error = on_send_error
         self.send_errors = 0
@@ -286,6 +298,7 @@ class DatagramReader:
         recv_into = self.sock.recvfrom_into
         sendto = self.sock.sendto
         handle = self.handle
+        guard = self.guard
         view = self._view
         server = self.loop.server
         done = 0
@@ -303,7 +316,20 @@ class DatagramReader:
                     break
                 continue
             done += 1
-            reply = handle(view[:n], addr)
+            data = view[:n]
+            if guard is not None:
+                now = time.monotonic()
+                reason = guard.check(addr[0], addr[1], data, now)
+                if reason is not None:
+                    self.dropped[reason] = self.dropped.get(reason, 0) + 1
+                    self.on_drop(reason, data, addr)
+                    reply = None
+                else:
+                    reply = handle(data, addr)
+                    if reply is not None:
+                        guard.sent(addr[0], addr[1], reply, now)
+            else:
+                reply = handle(data, addr)
             if reply is not None:
                 try:
                     sendto(reply, addr)
@@ -315,6 +341,23 @@ class DatagramReader:
             if server.stop_requested and not stopping:
                 break
         return done
+
+    def _report_drop(self, reason: str, _data: memoryview, addr: Any) -> None:
+        server = self.loop.server
+        if getattr(server, "quiet", False) or not self._reports.due(time.monotonic()):
+            return
+        from netkit.net import format_peer
+        from netkit.protocols.echo import DROP_REASONS
+
+        more = self._reports.take_suppressed()
+        tail = f"; {more} more not answered since the last report" if more else ""
+        server.emit(
+            Notice("warning", f"not answered {format_peer(addr)}: {DROP_REASONS[reason]}{tail}")
+        )
+
+    def drop_counts(self) -> dict[str, int]:
+        """The summary's ``dropped_<reason>`` counts."""
+        return {f"dropped_{reason}": n for reason, n in self.dropped.items()}
 
     def close(self) -> None:
         self._view.release()
@@ -409,10 +452,17 @@ def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
 
     A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
     """
+    set_recv_timeout(sock, seconds, send=True)
+
+
+def set_recv_timeout(sock: socket.socket, seconds: float, *, send: bool = False) -> None:
+    """The kernel-level recv timeout alone (and the send one with *send*)."""
+    seconds = max(seconds, 0.001)  # 0 would mean "no timeout"
     sec = int(seconds)
     tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        if send:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         sock.settimeout(seconds)  # portable: poll() before each call

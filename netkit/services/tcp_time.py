@@ -1,7 +1,8 @@
 """tcp-time: RFC 867 daytime and RFC 868 time over TCP or UDP, and SNTP over UDP.
 
 The server answers on accept (TCP: send, close) or per datagram (UDP: the
-empty one included, as ``rdate -u`` sends), one loop in one thread: the
+empty one included, as ``rdate -u`` sends; behind the guards every UDP
+responder of netkit has, :class:`netkit.protocols.echo.ReplyGuard`), one loop in one thread: the
 reply of a given second is built once, so a connection costs an accept,
 a send and a close.  SNTP answers each request from what it holds
 (:mod:`netkit.services.sntp_server`).
@@ -20,6 +21,7 @@ from netkit.clients.tcp_time import get_time as get_time  # tests import it from
 from netkit.events import Listening, Notice, Sink
 from netkit.events.tcp_time import TimeSent
 from netkit.protocols import timeproto
+from netkit.protocols.echo import ReplyGuard
 from netkit.services.core import Server
 from netkit.services.loops import Acceptor, DatagramReader, Loop
 
@@ -89,12 +91,25 @@ class TimeServer(Server):
         loop = Loop(self)
         try:
             if self.udp:
-                handle = self._datagram if self._per_request is None else self._request
-                reader = DatagramReader(loop, self._sock, handle, on_send_error=self._send_error)
+                if self._per_request is None:
+                    # the reply ignores the request: a peer repeating itself at once is a loop too
+                    guard = ReplyGuard(net.bound_address(self._sock), repeats=True)
+                    reader = DatagramReader(
+                        loop,
+                        self._sock,
+                        self._datagram,
+                        on_send_error=self._send_error,
+                        guard=guard,
+                    )
+                else:  # SNTP: its responder guards (mode 3 only, low ports other than 123)
+                    reader = DatagramReader(
+                        loop, self._sock, self._request, on_send_error=self._send_error
+                    )
                 try:
                     loop.run()
                 finally:
                     reader.close()
+                    self.add_counts(reader.drop_counts())
             else:
                 Acceptor(loop, self._sock, self._connection)
                 loop.run()

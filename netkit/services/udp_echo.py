@@ -115,39 +115,45 @@ class UdpEchoServer(Server):
         return bound_address(self._sock)
 
     def _serve_each(self, loop: Loop, sock: socket.socket) -> None:
-        answer = self._policy(self._own(), False).answer
         quiet = self.quiet
         count = self.count
-        dropped = self._dropped
-        monotonic = time.monotonic
+        upper = self.upper
 
-        def handle(data: memoryview, addr: tuple[str, int]) -> bytes | None:
+        def handle(data: memoryview, addr: tuple[str, int]) -> bytes:
+            # only what the guard let through comes here: each one is answered
             self._received += 1
-            reply, reason = answer(addr[0], addr[1], data, monotonic())
-            if reply is not None:
-                self._replied += 1
-                if not quiet:
-                    self.emit(Datagram(peer=format_peer(addr), size=len(data), data=bytes(data)))
-            else:
-                dropped[reason or ""] += 1
-                # a flood from a low port (or over --rate) must not become a flood of log
-                # lines: one drop event a second, with how many went unlogged since the last
-                if not quiet and self._reports.due(monotonic()):
-                    self.emit(
-                        Datagram(
-                            peer=format_peer(addr),
-                            size=len(data),
-                            data=bytes(data),
-                            replied=False,
-                            dropped=reason,
-                            unlogged_drops=self._reports.take_suppressed(),
-                        )
-                    )
-            if count is not None and self._received >= count:
+            self._replied += 1
+            if not quiet:
+                self.emit(Datagram(peer=format_peer(addr), size=len(data), data=bytes(data)))
+            if count is not None and self._replied >= count:  # --count counts answers
                 self.request_stop()
-            return reply
+            return echo.reply(bytes(data), upper=upper)
 
-        reader = DatagramReader(loop, sock, handle, bufsize=UDP_MAX_PAYLOAD)
+        def dropped(reason: str, data: memoryview, addr: tuple[str, int]) -> None:
+            self._received += 1
+            self._dropped[reason] += 1
+            # a flood from a low port (or over --rate) must not become a flood of log
+            # lines: one drop event a second, with how many went unlogged since the last
+            if not quiet and self._reports.due(time.monotonic()):
+                self.emit(
+                    Datagram(
+                        peer=format_peer(addr),
+                        size=len(data),
+                        data=bytes(data),
+                        replied=False,
+                        dropped=reason,
+                        unlogged_drops=self._reports.take_suppressed(),
+                    )
+                )
+
+        reader = DatagramReader(
+            loop,
+            sock,
+            handle,
+            bufsize=UDP_MAX_PAYLOAD,
+            guard=self._policy(self._own(), False),
+            on_drop=dropped,
+        )
         try:
             loop.run()
         finally:

@@ -12,7 +12,9 @@ how connections are served is a mode from :data:`netkit.services.modes.MODES`:
 - ``async``: one asyncio event loop (uvloop when available) with a
   Protocol class: no per-line awaits.
 
-Over UDP (``udp=True``) every datagram is answered on the server's loop.
+Over UDP (``udp=True``) every datagram is answered on the server's loop,
+behind the guards every UDP responder of netkit has
+(:class:`netkit.protocols.echo.ReplyGuard`).
 :class:`UpperServer` holds what every mode shares: the listening socket,
 the settings, and the connection accounting (``opened``/``closed``/``reject``).
 """
@@ -29,7 +31,8 @@ from netkit import net
 from netkit.events import Listening, Notice, Sink
 from netkit.events.upper_server import Connected, Disconnected, LineEvent, Rejected, UpperDatagram
 from netkit.protocols import lines as framing
-from netkit.protocols.upper import BUSY_REPLY, UpperSession
+from netkit.protocols.echo import ReplyGuard
+from netkit.protocols.upper import BUSY_REPLY, EchoSession, UpperSession
 from netkit.services import modes
 from netkit.services.core import Server
 from netkit.services.loops import DatagramReader, Loop
@@ -62,10 +65,12 @@ class UpperServer(Server):
         quiet: bool = False,
         max_line: int = framing.DEFAULT_MAX_LINE,
         idle_timeout: float = 300.0,
+        line_timeout: float = 30.0,
         max_clients: int | None = None,
         grace: float = 1.0,
         prefork: int = 0,
         loop: str = "auto",
+        plain: bool = False,
     ) -> None:
         if mode not in modes.MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -81,9 +86,13 @@ class UpperServer(Server):
         self.version = version
         self.mode = mode
         self.udp = udp
+        #: RFC 862 echo: replies unchanged, only EOF ends a session
+        self.plain = plain
         self.quiet = quiet
         self.max_line = max_line
         self.idle_timeout = idle_timeout
+        #: a line begun must be complete within this many seconds (slowloris)
+        self.line_timeout = line_timeout
         mode_class = modes.get(mode)
         if max_clients is None:
             max_clients = mode_class.default_max_clients()
@@ -95,6 +104,7 @@ class UpperServer(Server):
         self.loop_name = loop
         #: set once the server is stopping: modes close idle connections then
         self.stopping = False
+        self.summary_omits = ("handled",)  # the same as connections (datagrams with --udp)
         self.open = 0
         self._total = 0
         self._lock = threading.Lock()
@@ -117,26 +127,23 @@ class UpperServer(Server):
 
     # -- what every mode shares ---------------------------------------------------
     def new_session(self) -> UpperSession:
-        return UpperSession(self.max_line, log_lines=not self.quiet)
+        session = EchoSession if self.plain else UpperSession
+        return session(self.max_line, log_lines=not self.quiet)
 
     def heard(self, peer: str, lines: list[bytes]) -> None:
         """Log the lines a session collected."""
         for line in lines:
             self.emit(LineEvent(peer, line, len(line)))
 
-    def opened(self, peer: str) -> None:
+    def opened(self, peer: str, worker: str | None = None) -> None:
+        """A connection is served (by *worker*: ``pid N``, ``thread NAME``)."""
         with self._lock:
             self.open += 1
             self._total += 1
             n_open, total = self.open, self._total
         self.bump("connections")
         if not self.quiet:
-            self.emit(Connected(peer, n_open, total))
-
-    def unopened(self) -> None:
-        """Take back :meth:`opened` for a connection that could not be served."""
-        with self._lock:
-            self.open -= 1
+            self.emit(Connected(peer, n_open, total, worker))
 
     def closed(self, peer: str, lines: int, duration: float, reason: str) -> None:
         with self._lock:
@@ -144,7 +151,7 @@ class UpperServer(Server):
             n_open, total = self.open, self._total
         if lines:
             self.bump("lines", lines)
-        if reason in ("line too long", "idle timeout", "reset"):
+        if reason in ("line too long", "idle timeout", "line timeout", "reset"):
             self.bump(reason.replace(" ", "_"))
         if not self.quiet:
             self.emit(Disconnected(peer, lines, duration, reason, n_open, total))
@@ -181,15 +188,19 @@ class UpperServer(Server):
             self.strategy.run()
             return
         loop = Loop(self)
-        reader = DatagramReader(loop, self.listener, self._datagram, on_send_error=self._send_error)
+        guard = ReplyGuard(net.bound_address(self.listener))
+        reader = DatagramReader(
+            loop, self.listener, self._datagram, on_send_error=self._send_error, guard=guard
+        )
         try:
             loop.run()
         finally:
             reader.close()
             loop.close()
+            self.add_counts(reader.drop_counts())
 
     def _datagram(self, data: memoryview, addr: Any) -> bytes:
-        reply = data.tobytes().upper()
+        reply = data.tobytes() if self.plain else data.tobytes().upper()
         self.bump("datagrams")
         if not self.quiet:
             self.emit(UpperDatagram(net.format_peer(addr), len(data), bytes(data)))
@@ -199,6 +210,9 @@ class UpperServer(Server):
     def _send_error(self, exc: OSError) -> None:
         if exc.errno not in (errno.EAGAIN, errno.ECONNREFUSED):
             self.emit(Notice("warning", net.describe_error(exc, "reply")))
+
+    def busy(self) -> int:
+        return self.strategy.busy() if self.strategy is not None else 0
 
     def _stop(self, grace: float) -> None:
         self.stopping = True

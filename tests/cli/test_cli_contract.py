@@ -187,6 +187,7 @@ def test_count_stops_the_server_with_a_summary(runner: CliRunner) -> None:
     sender.join(5)
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert lines[0]["event"] == "listening" and lines[0]["port"] == port_box[0]
+    assert lines[-1].pop("uptime") >= 0  # seconds
     assert lines[-1] == {
         "event": "summary",
         "counts": {"handled": 3},

@@ -62,6 +62,7 @@ def test_serve_count_exits_zero() -> None:
         code, out, _err = srv.stop()  # ...so this only collects its output
     assert code == 0
     lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert lines[0].pop("uptime") > 0
     assert lines == [
         {
             "event": "summary",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -58,6 +59,26 @@ def test_send_and_json_log(mode: list[str]) -> None:
     assert summary["event"] == "summary" and summary["counts"]["lines"] == 2
 
 
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_connect_names_the_worker(mode: list[str]) -> None:
+    """fork mode logs the child's pid, thread mode the thread's name (exercise 5)."""
+    with serve(*mode) as srv:
+        with connect((srv.host, srv.port)) as sock:
+            sock.sendall(b"x\n")
+            assert recv_line(sock) == b"X\n"
+            [connected] = [e for e in events_until(srv, "line") if e["event"] == "connect"]
+            worker = connected.get("worker")
+            if "fork" in mode:
+                assert isinstance(worker, str) and worker.startswith("pid ")
+                pid = int(worker.removeprefix("pid "))
+                assert pid != srv.proc.pid and os.getpgid(pid) >= 0  # a live process of its own
+            elif "thread" in mode:
+                assert isinstance(worker, str) and worker.startswith("thread netkit-conn-")
+            else:
+                assert worker is None  # one thread or one event loop serves them all
+        srv.stop()
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("mode", MODES, ids=IDS)
 def test_ncat_and_socat_as_line_clients(mode: list[str]) -> None:
@@ -82,6 +103,94 @@ def test_ncat_and_socat_as_line_clients(mode: list[str]) -> None:
         code, out_, _ = srv.stop()
     assert code == 0
     assert json.loads(out_.splitlines()[-1])["counts"]["connections"] == 2
+
+
+def ncat(port: int, data: bytes) -> bytes:
+    """What ``ncat`` prints when *data* is its stdin (it half-closes at EOF, then reads)."""
+    out = subprocess.run(
+        [peer("ncat"), "127.0.0.1", str(port)], input=data, capture_output=True, timeout=20
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_unterminated_last_line_is_answered_and_logged(mode: list[str]) -> None:
+    """``printf abc | ncat HOST PORT`` gets ``ABC``, as from the lecture's server."""
+    with serve(*mode) as srv:
+        assert ncat(srv.port, b"one\nabc") == b"ONE\nABC"
+        seen = events_until(srv, "disconnect")
+        assert [e["text"] for e in seen if e["event"] == "line"] == ["one", "abc"]
+        assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 2
+        code, out_, _ = srv.stop()
+    assert code == 0
+    assert json.loads(out_.splitlines()[-1])["counts"]["lines"] == 2
+
+
+def trickle_until_closed(socks: list[socket.socket], seconds: float) -> set[socket.socket]:
+    """Send each socket one byte of a line that never ends, again and again (a
+    slowloris client), until the server closes them or *seconds* pass; the closed ones."""
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + seconds
+    while len(closed) < len(socks) and time.monotonic() < deadline:
+        for sock in socks:
+            if sock not in closed:
+                try:
+                    sock.send(b"x")
+                except OSError:
+                    closed.add(sock)
+        # a byte every 0.3 s: never silent for long, never a whole line
+        ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.3)
+        for sock in ready:
+            try:
+                if not sock.recv(4096):
+                    closed.add(sock)
+            except OSError:
+                closed.add(sock)
+    return closed
+
+
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_trickling_clients_cannot_hold_every_slot(mode: list[str]) -> None:
+    """slowloris: three clients sending a byte every 0.3 s held --max-clients 3 for good."""
+    with serve(*mode, "--max-clients", "3", "--line-timeout", "1") as srv:
+        socks = [connect((srv.host, srv.port)) for _ in range(3)]
+        try:
+            closed = trickle_until_closed(socks, 20)
+        finally:
+            for sock in socks:
+                sock.close()
+        assert len(closed) == 3
+        seen = events_until(srv, "disconnect", 3)
+        reasons = [e["reason"] for e in seen if e["event"] == "disconnect"]
+        assert reasons == ["line timeout"] * 3
+        with connect((srv.host, srv.port)) as sock:  # a slot is free again
+            sock.sendall(b"served\n")
+            assert recv_line(sock) == b"SERVED\n"
+        code, out, _ = srv.stop()
+    assert code == 0
+    assert json.loads(out.splitlines()[-1])["counts"]["line_timeout"] == 3
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_plain_is_rfc_862_echo_over_tcp(mode: list[str]) -> None:
+    """--plain: an echo server for an echo client (ncat here), empty lines and all."""
+    with serve(*mode, "--plain") as srv:
+        sent = b"Mixed Case\n\nafter the empty line\xff"
+        assert ncat(srv.port, sent) == sent
+        seen = events_until(srv, "disconnect")
+        assert seen[-1]["reason"] == "eof" and seen[-1]["lines"] == 3
+        code, _out, _ = srv.stop()
+    assert code == 0
+
+
+def test_plain_over_udp_echoes_unchanged() -> None:
+    with serve("--udp", "--plain") as srv:
+        got = run("upper-server", "send", "--udp", "-p", str(srv.port), "MiXed", "--json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["text"] == "MiXed"
 
 
 @pytest.mark.parametrize("mode", MODES, ids=IDS)

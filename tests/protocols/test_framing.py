@@ -113,6 +113,18 @@ def test_session_eof_is_the_empty_bytes() -> None:
     assert s.take_heard() == []  # lines are collected only with log_lines
 
 
+def test_session_answers_an_unterminated_last_line_at_eof() -> None:
+    s = UpperSession(4, log_lines=True)
+    assert s.receive(b"ok\nabcd") == b"OK\n" and s.end is None
+    assert s.receive(b"") == b"ABCD" and s.end == "eof"  # no ending was sent, none added
+    assert s.lines == 2 and s.take_heard() == [b"ok", b"abcd"]
+    t = UpperSession(4, log_lines=True)
+    assert t.receive(b"abcd\r") == b"" and t.receive(b"") == b"ABCD\r"
+    assert t.take_heard() == [b"abcd"]
+    u = UpperSession(4)
+    assert u.receive(b"abcde") == too_long_reply(4) and u.receive(b"") == b""  # past the cap
+
+
 def test_session_too_long_line_gets_an_error_reply() -> None:
     s = UpperSession(4)
     assert s.receive(b"ok\n12345") == b"OK\n" + too_long_reply(4)
@@ -131,3 +143,28 @@ def test_session_replies_do_not_depend_on_the_split(case: tuple[bytes, list[byte
         replies += s.receive(chunk)
     replies += s.receive(b"")
     assert (replies, s.end) == whole
+
+
+def test_line_deadline_starts_with_a_line_and_again_after_each() -> None:
+    from netkit.services.modes.base import LineDeadline
+
+    s, line = UpperSession(100), LineDeadline(2.0)
+    s.receive(b"ab")
+    assert line.update(s, 10.0) == 12.0
+    s.receive(b"c")
+    assert line.update(s, 11.0) == 12.0  # the same line: the same deadline
+    s.receive(b"\nde")
+    assert line.update(s, 11.5) == 13.5  # a line completed, another begun
+    s.receive(b"\n")
+    assert line.update(s, 12.0) is None  # nothing pending: only the idle timeout counts
+
+
+def test_echo_session_echoes_every_byte_at_once_and_only_eof_ends_it() -> None:
+    from netkit.protocols.upper import EchoSession
+
+    s = EchoSession(4, log_lines=True)
+    assert s.receive(b"ab\n\ncdefgh") == b"ab\n\ncdefgh" and s.end is None  # empty line too
+    assert not s.idle  # a line is incomplete
+    assert s.receive(b"i\r\n") == b"i\r\n" and s.idle
+    assert s.receive(b"") == b"" and s.end == "eof"
+    assert s.lines == 3 and s.take_heard() == [b"ab", b"", b"cdef"]  # logged up to the cap

@@ -50,3 +50,41 @@ def test_rate_limiter_table_is_bounded() -> None:
     for i in range(1000):
         rl.allow(f"10.0.{i // 256}.{i % 256}", float(i) / 1000)
     assert len(rl) <= 100
+
+
+def test_loop_guard_sees_a_peer_that_upper_cases_our_replies() -> None:
+    guard = echo.LoopGuard(streak=3, window=1.0)
+    peer = ("127.0.0.1", 40000)
+    seen = []
+    for i in range(4):
+        seen.append(guard.looped(peer, b"Wed Dec  2" if i == 0 else b"WED DEC  2", float(i)))
+        guard.sent(peer, b"Wed Dec  2", float(i))  # a time server's reply, every time
+    assert seen == [False, False, False, True]
+
+
+def test_loop_guard_with_repeats_sees_a_peer_repeating_itself_at_once() -> None:
+    peer = ("127.0.0.1", 40000)
+    for repeats, expected in ((False, [False] * 4), (True, [False, False, False, True])):
+        guard = echo.LoopGuard(streak=3, window=1.0, repeats=repeats)
+        seen = []
+        for i in range(4):
+            seen.append(guard.looped(peer, b"\x00\x01\x02\x03", float(i)))
+            guard.sent(peer, b"Wed Dec  2 13:00:00 2026\r\n", float(i))
+        assert seen == expected
+
+
+def test_loop_guard_leaves_a_lock_step_client_alone() -> None:
+    # "ping" sent again at once after each "PING": not our reply, nor its upper case
+    guard = echo.LoopGuard(streak=3, window=1.0)
+    peer = ("127.0.0.1", 40000)
+    for i in range(10):
+        assert not guard.looped(peer, b"ping", float(i))
+        guard.sent(peer, b"PING", float(i))
+
+
+def test_loop_guard_needs_the_answers_back_to_back() -> None:
+    guard = echo.LoopGuard(streak=3, window=0.05)
+    peer = ("127.0.0.1", 40000)
+    for i in range(10):  # our own reply, but a second after it: a client's retry
+        assert not guard.looped(peer, b"HI", float(i))
+        guard.sent(peer, b"HI", float(i))

@@ -68,6 +68,19 @@ def test_count_requests_stop() -> None:
     assert server.counts["received"] == 2
 
 
+def test_count_counts_answered_datagrams_only() -> None:
+    sink = Collector()
+    with UdpEchoServer(sink, port=0, count=1) as server:
+        own = server._sock
+        assert own is not None
+        own.sendto(b"not answered", server.address)  # dropped (own address): not counted
+        sink.wait_for(Datagram, where=lambda e: e.dropped == "self")
+        assert not server.stop_requested
+        assert exchange(server.address[1], b"answered") == b"ANSWERED"
+        assert server.wait(5)
+    assert (server.counts["received"], server.counts["replied"]) == (2, 1)
+
+
 def test_never_answers_its_own_address() -> None:
     sink = Collector()
     server = UdpEchoServer(sink, port=0)

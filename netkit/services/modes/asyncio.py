@@ -18,7 +18,7 @@ from netkit.events.upper_server import Rejected
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.protocols.upper import BUSY_REPLY, END_TOO_LONG, UpperSession
 from netkit.services.loops import RESOURCE_ERRNOS, resource_notice
-from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, Mode
+from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, LineDeadline, Mode
 
 ASYNC_MAX_CLIENTS = 10_000
 LOOPS = ("auto", "uvloop", "asyncio")
@@ -100,27 +100,38 @@ class AsyncMode(Mode):
             if server.stop_requested and not stop.done():
                 stop.set_result(None)
 
+        conns = self.conns
+
+        def on_wake_stopping() -> None:
+            waker.drain()
+            if server.forced:  # a second Ctrl-C: close what is open now
+                for p in list(conns):
+                    p.shutdown(graceful=False)
+
         loop.add_reader(waker.fileno(), on_wake)
         try:
             if not server.stop_requested:
                 await stop
+            server.stopping = True
+            assert self._aserver is not None
+            self._aserver.close()
+            loop.remove_reader(waker.fileno())
+            loop.add_reader(waker.fileno(), on_wake_stopping)
+            for p in list(conns):
+                p.shutdown(graceful=not server.forced)
+            for graceful in (True, False):
+                if not conns:
+                    break
+                try:
+                    await asyncio.wait_for(
+                        self.all_closed.wait(), server.grace if graceful else 1.0
+                    )
+                except TimeoutError:
+                    if graceful:
+                        for p in list(conns):
+                            p.shutdown(graceful=False)
         finally:
             loop.remove_reader(waker.fileno())
-        server.stopping = True
-        assert self._aserver is not None
-        self._aserver.close()
-        conns = self.conns
-        for p in list(conns):
-            p.shutdown(graceful=True)
-        for graceful in (True, False):
-            if not conns:
-                break
-            try:
-                await asyncio.wait_for(self.all_closed.wait(), server.grace if graceful else 1.0)
-            except TimeoutError:
-                if graceful:
-                    for p in list(conns):
-                        p.shutdown(graceful=False)
 
     def _on_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         server = self.server
@@ -137,6 +148,9 @@ class AsyncMode(Mode):
         message = context.get("message", "event loop error")
         server.emit(Notice("warning", f"{message}: {exc!r}" if exc else str(message)))
 
+    def busy(self) -> int:
+        return sum(not p.idle() for p in list(self.conns))
+
     def serve_connection(self, conn: Any, peer: str) -> None:  # pragma: no cover
         raise AssertionError("async mode's connections come from the event loop")
 
@@ -150,6 +164,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
     loop: asyncio.AbstractEventLoop = mode.aloop
     conns = mode.conns
     idle_timeout = server.idle_timeout
+    line_timeout = server.line_timeout
     max_clients = server.max_clients
 
     class UpperProtocol(asyncio.Protocol):
@@ -157,6 +172,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             "closing",
             "drained",
             "last",
+            "line",
             "peer",
             "reason",
             "session",
@@ -187,16 +203,30 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 return
             conns.add(self)
             self.session = server.new_session()
+            self.line = LineDeadline(line_timeout)
             self.started = self.last = loop.time()
             self.timer = loop.call_at(self.last + idle_timeout, self._check_idle)
             server.opened(peer)
 
         def _check_idle(self) -> None:
+            now = loop.time()
+            line_due = self.line.due
             due = self.last + idle_timeout
-            if loop.time() >= due:
+            if line_due is not None and now >= line_due:
+                self.timer = None
+                self._end("line timeout")
+            elif now >= due:
                 self.timer = None
                 self._end("idle timeout")
             else:
+                self.timer = loop.call_at(min(due, line_due or due), self._check_idle)
+
+        def _line_begun(self, session: UpperSession) -> None:
+            # a line begun must end by its deadline: the timer fires by then
+            timer = self.timer
+            due = self.line.sooner(session, self.last, timer.when() if timer else None)
+            if due is not None and timer is not None:
+                timer.cancel()
                 self.timer = loop.call_at(due, self._check_idle)
 
         def _end(self, reason: str, abort: bool = False) -> None:
@@ -224,6 +254,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 server.heard(self.peer, session.take_heard())
             if reply:
                 self.transport.write(reply)
+            self._line_begun(session)
             end = session.end
             if end == END_TOO_LONG:
                 # half-close so the client reads the error before the reset that
@@ -239,8 +270,16 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 self._end("server stopping")
 
         def eof_received(self) -> bool:
+            session = self.session
             if not self.closing:
                 self.reason = "eof"
+                if session is not None:
+                    # an unterminated last line is answered; close() sends it first
+                    reply = session.receive(b"")
+                    if session.heard:
+                        server.heard(self.peer, session.take_heard())
+                    if reply:
+                        self.transport.write(reply)
             self.closing = True
             return False  # close the transport
 
@@ -267,6 +306,10 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             server.closed(self.peer, session.lines, duration, self.reason)
             if not conns and server.stopping:
                 mode.all_closed.set()
+
+        def idle(self) -> bool:
+            session = self.session
+            return session is None or session.idle
 
         def shutdown(self, graceful: bool) -> None:
             """Server stopping: close now if idle (or not *graceful*)."""

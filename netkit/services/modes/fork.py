@@ -27,7 +27,7 @@ from netkit.events import Notice
 from netkit.events.upper_server import LineEvent
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.services.loops import RESOURCE_ERRNOS, Backoff, Loop, resource_notice
-from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since
+from netkit.services.modes.base import Mode, close_quietly, since
 
 _HDR = struct.Struct("!IB")
 
@@ -68,7 +68,7 @@ def parent_death_signal() -> Callable[[int], None] | None:
 
 
 class _Child:
-    __slots__ = ("buf", "end", "fd", "peer", "pid", "worker")
+    __slots__ = ("buf", "end", "fd", "lines", "peer", "pid", "worker")
 
     def __init__(self, pid: int, fd: int, peer: str, worker: bool) -> None:
         self.pid = pid
@@ -76,6 +76,7 @@ class _Child:
         self.peer = peer
         self.worker = worker
         self.buf = b""
+        self.lines = 0  # lines it logged: its count if it is killed before it reports
         self.end: tuple[int, float, str] | None = None
 
 
@@ -163,13 +164,15 @@ class ForkMode(Mode):
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         server = self.server
         try:
-            self.spawn(lambda w: self.child(conn, peer, w), peer, False, conn.fileno())
+            pid = self.spawn(lambda w: self.child(conn, peer, w), peer, False, conn.fileno())
         except OSError as exc:  # EAGAIN / ENOMEM / EMFILE: no process for this client
             server.bump("fork_errors")
             if self.reports.due(time.monotonic(), "fork"):
                 server.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
-            server.unopened()
             server.reject(conn, peer)
+        else:
+            # before its report is read (on this thread's loop, later): counted in order
+            server.opened(peer, f"pid {pid}")
         finally:
             conn.close()
 
@@ -187,9 +190,7 @@ class ForkMode(Mode):
         session = server.new_session()
         reason = "server stopping"
         try:
-            reason = serve_blocking(
-                conn, session, server.idle_timeout, lambda: stopping[0], idle, heard
-            )
+            reason = self.serve_blocking(conn, session, lambda: stopping[0], idle, heard)
         except ChildStop:
             pass
         finally:
@@ -254,7 +255,7 @@ class ForkMode(Mode):
         server = self.server
         # a child that died without reporting: killed after --grace, or crashed
         lost = "server stopping" if server.stopping else "reset"
-        lines, dur, reason = child.end or (0, 0.0, lost)
+        lines, dur, reason = child.end or (child.lines, 0.0, lost)
         server.closed(child.peer, lines, dur, reason)
 
     def child_frames(self, child: _Child) -> None:
@@ -267,11 +268,12 @@ class ForkMode(Mode):
             body = buf[_HDR.size : _HDR.size + size]
             buf = buf[_HDR.size + size :]
             if kind == ord("L"):
+                child.lines += 1
                 if not server.quiet:
                     server.emit(LineEvent(child.peer, body, len(body)))
             elif kind == ord("C"):
                 child.peer = body.decode()
-                server.opened(child.peer)
+                server.opened(child.peer, f"pid {child.pid}")
             elif kind == ord("E"):
                 n, dur, reason = body.decode().split(" ", 2)
                 if child.worker:
@@ -304,6 +306,8 @@ class ForkMode(Mode):
         killed = False
         while (self.children or self.exiting) and time.monotonic() < hard_deadline:
             now = time.monotonic()
+            if server.forced:  # a second Ctrl-C: no more grace (the waker woke us)
+                deadline = min(deadline, now)
             if now >= deadline and not killed:
                 killed = True
                 self._signal_all(signal.SIGKILL)
@@ -399,9 +403,7 @@ class PreforkMode(ForkMode):
                 session = server.new_session()
                 reason = "server stopping"
                 try:
-                    reason = serve_blocking(
-                        conn, session, server.idle_timeout, lambda: stopping[0], idle, heard
-                    )
+                    reason = self.serve_blocking(conn, session, lambda: stopping[0], idle, heard)
                 except ChildStop:
                     stopping[0] = True
                 finally:

@@ -17,7 +17,14 @@ from netkit import net
 from netkit.events.upper_server import ClientWaiting
 from netkit.protocols.upper import END_TOO_LONG, UpperSession
 from netkit.services.loops import Timer, set_io_timeouts
-from netkit.services.modes.base import RECV_SIZE, Mode, close_quietly, drain, since
+from netkit.services.modes.base import (
+    RECV_SIZE,
+    LineDeadline,
+    Mode,
+    close_quietly,
+    drain,
+    since,
+)
 
 
 class SyncMode(Mode):
@@ -38,6 +45,7 @@ class SyncMode(Mode):
         self.started = 0.0
         self.last = 0.0
         self.timer: Timer | None = None
+        self.line = LineDeadline(server.line_timeout)
 
     def accepted(self, conn: socket.socket, addr: Any) -> None:
         server = self.server
@@ -62,6 +70,7 @@ class SyncMode(Mode):
             self.acceptor.resume()
         self.active, self.peer = conn, peer
         self.session = server.new_session()
+        self.line = LineDeadline(server.line_timeout)
         self.started = self.last = time.monotonic()
         conn.setblocking(True)
         set_io_timeouts(conn, server.idle_timeout)
@@ -75,12 +84,17 @@ class SyncMode(Mode):
 
     def _check_idle(self) -> None:
         assert self.loop is not None
+        now = time.monotonic()
+        line_due = self.line.due
         due = self.last + self.server.idle_timeout
-        if time.monotonic() >= due:
+        if line_due is not None and now >= line_due:
+            self.timer = None
+            self.finish("line timeout")
+        elif now >= due:
             self.timer = None
             self.finish("idle timeout")
         else:
-            self.timer = self.loop.call_at(due, self._check_idle)
+            self.timer = self.loop.call_at(min(due, line_due or due), self._check_idle)
 
     def _readable(self) -> None:
         conn, session = self.active, self.session
@@ -93,12 +107,11 @@ class SyncMode(Mode):
         except OSError:
             self.finish("reset")
             return
-        if not data:
-            self.finish("eof")
-            return
+        # b"" (EOF) goes to the session too: it answers an unterminated last line
         reply = session.receive(data)
         if session.heard:
             self.server.heard(self.peer, session.take_heard())
+        self._line_begun(session)
         end = session.end
         if reply:
             try:
@@ -109,6 +122,14 @@ class SyncMode(Mode):
             drain(conn)
         if end is not None:
             self.finish(end)
+
+    def _line_begun(self, session: UpperSession) -> None:
+        # a line begun must end by its deadline: the timer fires by then
+        timer = self.timer
+        due = self.line.sooner(session, self.last, timer.when if timer else None)
+        if due is not None and timer is not None and self.loop is not None:
+            timer.cancel()
+            self.timer = self.loop.call_at(due, self._check_idle)
 
     def finish(self, reason: str) -> None:
         conn, session = self.active, self.session
@@ -121,6 +142,9 @@ class SyncMode(Mode):
         self.active, self.session = None, None
         self.server.closed(self.peer, session.lines, since(self.started), reason)
         self.next_client()
+
+    def busy(self) -> int:
+        return 0  # a stop closes the one served at once
 
     def stop(self) -> None:
         if self.active is not None:

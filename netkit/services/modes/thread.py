@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from netkit.protocols.upper import UpperSession
-from netkit.services.modes.base import Mode, close_quietly, serve_blocking, since
+from netkit.services.modes.base import Mode, close_quietly, since
 
 
 class _Conn:
@@ -41,13 +41,17 @@ class ThreadMode(Mode):
         self._lock = threading.Lock()
         self._conns: dict[int, _Conn] = {}
         self._threads: set[threading.Thread] = set()
+        self._made = 0  # threads made: their names
 
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         c = _Conn(conn, peer, self.server.new_session())
-        t = threading.Thread(target=self.serve, args=(c,), name="netkit-conn", daemon=True)
+        self._made += 1
+        name = f"netkit-conn-{self._made}"
+        t = threading.Thread(target=self.serve, args=(c,), name=name, daemon=True)
         with self._lock:
             self._conns[conn.fileno()] = c
             self._threads.add(t)
+        self.server.opened(peer, f"thread {name}")
         t.start()
 
     def serve(self, c: _Conn) -> None:
@@ -58,9 +62,7 @@ class ThreadMode(Mode):
             server.heard(c.peer, lines)
 
         try:
-            reason = serve_blocking(
-                c.sock, c.session, server.idle_timeout, lambda: server.stopping, c.idle, heard
-            )
+            reason = self.serve_blocking(c.sock, c.session, lambda: server.stopping, c.idle, heard)
         finally:
             with self._lock:
                 self._conns.pop(c.sock.fileno(), None)
@@ -80,16 +82,27 @@ class ThreadMode(Mode):
             except OSError:
                 pass
 
-    def _join(self, seconds: float) -> None:
+    def busy(self) -> int:
+        with self._lock:
+            return sum(not (c.idle[0] and c.session.idle) for c in self._conns.values())
+
+    def _join(self, seconds: float, *, forcible: bool = False) -> None:
+        """Wait for the connections' threads; with *forcible*, a :meth:`force_stop`
+        (a second Ctrl-C) ends the wait within a tenth of a second."""
+        server = self.server
         deadline = time.monotonic() + seconds
         with self._lock:
             threads = list(self._threads)
         for t in threads:
-            t.join(max(deadline - time.monotonic(), 0))
+            while t.is_alive() and not (forcible and server.forced):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                t.join(min(left, 0.1) if forcible else left)
 
     def stop(self) -> None:
         self.server.stopping = True
         self._shut(only_idle=True)
-        self._join(self.server.grace)
+        self._join(self.server.grace, forcible=True)
         self._shut(only_idle=False)
         self._join(1.0)
