@@ -8,6 +8,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    positional_endpoint,
     renderer,
     run_server,
     server_options,
@@ -78,6 +79,7 @@ def serve(
 
 
 @tcp_time.command("get")
+@click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @click.option(
     "--protocol",
@@ -89,6 +91,7 @@ def serve(
 @click.option("--udp", is_flag=True, help="Ask over UDP (sends one empty datagram).")
 @handle_failures
 def get(
+    target: tuple[str, ...],
     host: tuple[str, int | None],
     port: int,
     version: int | None,
@@ -102,11 +105,18 @@ def get(
 
     For --protocol time, also the offset from the local clock.  Daytime
     text carries no time zone: a ctime-style reply is read as local time
-    (and the output says so).
+    (and the output says so).  The server is HOST and PORT (as with
+    ncat or rdate; HOST may be HOST:PORT) or --host and --port.
+
+    \b
+    Examples:
+      netkit tcp-time get
+      netkit tcp-time get 127.0.0.1 8888
+      netkit tcp-time get --protocol time --udp -H ::1
     """
     from netkit.clients.tcp_time import get_time
 
-    name, port = endpoint(host, port, allow_zero=False)
+    name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
     out(get_time(name, port, protocol=protocol, udp=udp, version=version, timeout=timeout))
     out.close()

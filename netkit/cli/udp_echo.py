@@ -9,6 +9,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    refuse_host_port_as_data,
     renderer,
     run_server,
     server_options,
@@ -118,9 +119,15 @@ def send(
     unreachable).  Datagrams from any other address than the server's are
     ignored.
 
+    The server is given by --host and --port: unlike ncat, HOST and PORT
+    are not arguments here (every argument is a message), and arguments
+    that look like them (send 127.0.0.1 42001 hi) are refused with a hint
+    rather than sent; give -H or -p to send such text anyway.
+
     \b
     Examples:
       netkit udp-echo send hello
+      netkit udp-echo send -H 127.0.0.1 -p 42001 hello
       netkit udp-echo send --host ::1 --port 7777 --timeout 0.5 --retries 2 ping
       seq 3 | netkit udp-echo send -
     """
@@ -129,6 +136,7 @@ def send(
 
     from netkit.clients.udp_echo import encode_arg, read_lines, send_messages
 
+    refuse_host_port_as_data(messages, "a message")
     name, number = endpoint(host, port, allow_zero=False)
 
     def payloads() -> Iterator[bytes]:

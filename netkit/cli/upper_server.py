@@ -12,6 +12,8 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    positional_endpoint,
+    refuse_host_port_as_data,
     renderer,
     run_server,
     server_options,
@@ -172,9 +174,18 @@ def send(
     """Send each LINE, print each reply, then send the empty line and close.
 
     LINE '-' reads lines from standard input (up to the first empty line).
+    The server is given by --host and --port (every argument is a line);
+    arguments that look like ncat's HOST PORT (send 127.0.0.1 2345 hi) are
+    refused with a hint rather than sent; give -H or -p to send them anyway.
+
+    \b
+    Examples:
+      netkit upper-server send hello world
+      netkit upper-server send -H ::1 -p 2345 hello
     """
     from netkit.clients.upper import LineClient
 
+    refuse_host_port_as_data(lines, "a line")
     payloads = _lines(lines)
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
@@ -207,9 +218,11 @@ def _lines(args: tuple[str, ...]) -> list[bytes]:
 
 
 @upper_server.command("chat")
+@click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @handle_failures
 def chat(
+    target: tuple[str, ...],
     host: tuple[str, int | None],
     port: int,
     version: int | None,
@@ -220,11 +233,18 @@ def chat(
     """Type lines, read them back upper-cased (the lecture's client).
 
     An empty line or Ctrl-D ends the session (exit 0); the server going
-    away ends it with exit 1.
+    away ends it with exit 1.  The server is HOST and PORT (as with ncat;
+    HOST may be HOST:PORT) or --host and --port.
+
+    \b
+    Examples:
+      netkit upper-server chat
+      netkit upper-server chat 127.0.0.1 2345
+      netkit upper-server chat -H '[::1]:2345'
     """
     from netkit.clients.upper import LineClient, chat_loop
 
-    name, port = endpoint(host, port, allow_zero=False)
+    name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
     interactive = sys.stdin.isatty()
     with LineClient(name, port, version=version, timeout=timeout) as client:
