@@ -106,7 +106,8 @@ def get(
     For --protocol time, also the offset from the local clock.  Daytime
     text carries no time zone: a ctime-style reply is read as local time
     (and the output says so).  The server is HOST and PORT (as with
-    ncat or rdate; HOST may be HOST:PORT) or --host and --port.
+    ncat or rdate; HOST may be HOST:PORT) or --host and --port.  With
+    --udp, each address of a name is tried in turn until one answers.
 
     \b
     Examples:
@@ -118,5 +119,20 @@ def get(
 
     name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
-    out(get_time(name, port, protocol=protocol, udp=udp, version=version, timeout=timeout))
+    from netkit.events import Notice
+
+    def note(message: str) -> None:
+        out(Notice("note", message))
+
+    out(
+        get_time(
+            name,
+            port,
+            protocol=protocol,
+            udp=udp,
+            version=version,
+            timeout=timeout,
+            on_note=note,
+        )
+    )
     out.close()

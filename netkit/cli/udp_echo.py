@@ -117,7 +117,8 @@ def send(
     one line when a reply does not come within --timeout (after --retries),
     or at once when the host says nothing listens on that port (ICMP port
     unreachable).  Datagrams from any other address than the server's are
-    ignored.
+    ignored.  A name with several addresses (localhost: ::1 and 127.0.0.1)
+    has each tried in turn until one answers; stderr says which did.
 
     The server is given by --host and --port: unlike ncat, HOST and PORT
     are not arguments here (every argument is a message), and arguments

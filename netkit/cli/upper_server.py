@@ -174,6 +174,7 @@ def send(
     """Send each LINE, print each reply, then send the empty line and close.
 
     LINE '-' reads lines from standard input (up to the first empty line).
+    With --udp, each address of a name is tried in turn until one answers.
     The server is given by --host and --port (every argument is a line);
     arguments that look like ncat's HOST PORT (send 127.0.0.1 2345 hi) are
     refused with a hint rather than sent; give -H or -p to send them anyway.
@@ -189,7 +190,12 @@ def send(
     payloads = _lines(lines)
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
-    with LineClient(name, port, version=version, timeout=timeout, udp=udp) as client:
+    from netkit.events import Notice
+
+    def note(message: str) -> None:
+        out(Notice("note", message))
+
+    with LineClient(name, port, version=version, timeout=timeout, udp=udp, on_note=note) as client:
         for line in payloads:
             out(client.exchange(line))
         client.finish()

@@ -7,6 +7,7 @@ import selectors
 import socket
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from netkit import net
@@ -27,14 +28,22 @@ class LineClient:
         version: int | None = None,
         timeout: float = 2.0,
         udp: bool = False,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.timeout = timeout
         self.udp = udp
-        socktype = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-        self.sock = net.connect_socket(
-            host, port, socktype=socktype, version=version, timeout=timeout
-        )
-        self.server = net.format_peer(self.sock.getpeername())
+        self.dgram: net.DatagramPeer | None = None
+        if udp:
+            # no handshake: the address that answers the first line is the server's
+            self.dgram = net.DatagramPeer(
+                host, port, version=version, timeout=timeout, on_note=on_note
+            )
+            self.server = self.dgram.peer
+        else:
+            self.sock = net.connect_socket(
+                host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout
+            )
+            self.server = net.format_peer(self.sock.getpeername())
         self.framer = framing.LineFramer(MAX_REPLY)
         self._replies: list[bytes] = []
 
@@ -47,7 +56,10 @@ class LineClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.sock.close()
+        if self.dgram is not None:
+            self.dgram.close()
+        else:
+            self.sock.close()
 
     def _recv_line(self) -> bytes:
         deadline = time.monotonic() + self.timeout
@@ -72,17 +84,11 @@ class LineClient:
     def exchange(self, line: bytes) -> LineReply:
         """Send one line, return the reply (its ending removed)."""
         shown = line.decode("utf-8", "backslashreplace")
+        if self.dgram is not None:
+            data = self.dgram.request(line)
+            self.server = self.dgram.peer
+            return LineReply(sent=shown, data=data, server=self.server)
         try:
-            if self.udp:
-                self.sock.settimeout(self.timeout)
-                self.sock.send(line)
-                try:
-                    data = self.sock.recv(net.UDP_MAX_PAYLOAD)
-                except TimeoutError:
-                    raise net.NetError(
-                        f"no reply from {self.server} within {self.timeout:g} s"
-                    ) from None
-                return LineReply(sent=shown, data=data, server=self.server)
             self.sock.settimeout(self.timeout)
             self.sock.sendall(line + b"\r\n")
         except OSError as exc:
