@@ -115,8 +115,7 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
     typed = framing.LineFramer(framing.DEFAULT_MAX_LINE)
     pending: list[bytes] = []
     eof = False
-    with selectors.DefaultSelector() as sel:
-        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    with _selector(stdin_fd) as sel:
         sel.register(client.sock, selectors.EVENT_READ, "sock")
         while True:
             if not pending and not eof:
@@ -150,6 +149,19 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
                 client.finish()
                 return
             sink(client.exchange(line))
+
+
+def _selector(stdin_fd: int) -> selectors.BaseSelector:
+    """A selector watching *stdin_fd*: epoll refuses regular files and
+    /dev/null (EPERM; `chat < lines.txt`), select() takes them (always ready)."""
+    sel: selectors.BaseSelector = selectors.DefaultSelector()
+    try:
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    except PermissionError:
+        sel.close()
+        sel = selectors.SelectSelector()
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    return sel
 
 
 def _server_spoke(client: LineClient, prompt: str) -> None:
