@@ -51,6 +51,9 @@ class Message(Event):
     chunks: int = 1
     syslog: dict[str, Any] | None = None
 
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.bytes}
+
 
 @dataclass(frozen=True)
 class IncompleteMessage(Event):
@@ -67,6 +70,9 @@ class IncompleteMessage(Event):
     missing: list[int]
     reason: str  # "timeout", "stopped" or "evicted"
 
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.bytes}
+
 
 @dataclass(frozen=True)
 class Spewed(Event):
@@ -77,3 +83,7 @@ class Spewed(Event):
     bytes: int
     chunks: int
     datagram_bytes: int  # on the wire, headers included
+
+    def common_fields(self) -> dict[str, Any]:
+        # the "sent" schema every command shares: peer, transport, size
+        return {"transport": "udp", "size": self.bytes}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netkit.events import Event
 
@@ -19,6 +19,15 @@ class TimeSent(Event):
     unix: int
     value: str  # the daytime line without CRLF, or the RFC 868 number in decimal
 
+    def common_fields(self) -> dict[str, Any]:
+        # the "sent" schema every command shares: peer, transport, size (the
+        # bytes on the wire, from what the protocol sends for this value)
+        if self.protocol == "time":
+            return {"size": 4}
+        if self.protocol == "daytime":
+            return {"size": len(self.value.encode("utf-8")) + 2}  # the line and CRLF
+        return {}
+
 
 @dataclass(frozen=True)
 class TimeReceived(Event):
@@ -33,6 +42,9 @@ class TimeReceived(Event):
     transport: str
     zone: str  # how the text was read: "UTC", "no zone given: read as local time", ...
     rfc868: int | None = None
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"peer": self.server}
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class LineEvent(Event):
     peer: str
     data: bytes
     length: int
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.length}
 
 
 @dataclass(frozen=True)
@@ -105,3 +120,6 @@ class LineReply(Event):
     sent: str
     data: bytes
     server: str
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"peer": self.server, "size": len(self.data)}

@@ -3,7 +3,8 @@
 Services never print: they call the sink they were given with one of these
 frozen dataclasses.  :meth:`Event.as_dict` gives the stable JSON form: the
 ``event`` name first, then the fields; a ``bytes`` field becomes ``text``
-(plus ``data_b64`` when the bytes are not valid UTF-8).
+(plus ``data_b64`` when the bytes are not valid UTF-8); then the common names
+of :meth:`Event.common_fields`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ class Event:
                 out.update(payload_fields(value))
             else:
                 out[f.name] = value
+        for name, value in self.common_fields().items():
+            out.setdefault(name, value)
         return out
+
+    def common_fields(self) -> dict[str, Any]:
+        """Fields added under the name every command uses for the concept
+        (``peer`` for the other end, ``size`` for a payload's bytes, ...),
+        beside an event's own documented names, which stay."""
+        return {}
 
 
 Sink = Callable[[Event], None]
