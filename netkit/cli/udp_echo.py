@@ -113,6 +113,9 @@ def send(
 ) -> None:
     """Send each MESSAGE as one datagram and print each reply on stdout.
 
+    stderr shows each reply's size, source and round-trip time, and each
+    retry as it starts (no reply ..., try 2/4).
+
     A MESSAGE of - reads messages from stdin, one per line.  Exits 1 with
     one line when a reply does not come within --timeout (after --retries),
     or at once when the host says nothing listens on that port (ICMP port

@@ -7,7 +7,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from netkit.events import Notice, Reply, Sink
@@ -48,9 +48,11 @@ def send_messages(
     """
     earlier: set[bytes] = set()  # replies to earlier messages that may still arrive late
     replies = 0
-    with DatagramPeer(
-        host, port, version=version, timeout=timeout, on_note=lambda m: sink(Notice("note", m))
-    ) as peer:
+
+    def note(message: str) -> None:
+        sink(Notice("note", message))
+
+    with DatagramPeer(host, port, version=version, timeout=timeout, on_note=note) as peer:
         for message in messages:
             expected = _expected(message)
 
@@ -61,6 +63,7 @@ def send_messages(
                 earlier=earlier,
                 timeout=timeout,
                 retries=retries,
+                note=note,
             )
             reply, rtt, tries = peer.exchange(attempt)
             replies += 1
@@ -84,10 +87,13 @@ def _exchange(
     earlier: set[bytes],
     timeout: float,
     retries: int,
+    note: Callable[[str], None],
 ) -> tuple[bytes, float, int]:
     where = format_peer(sock.getpeername())
     tries = 1 + retries
     for attempt in range(1, tries + 1):
+        if attempt > 1:
+            note(f"no reply from {where} within {timeout:g} s, try {attempt}/{tries}")
         sent_at = time.monotonic()
         try:
             sock.send(message)
