@@ -238,9 +238,9 @@ def chat(
 ) -> None:
     """Type lines, read them back upper-cased (the lecture's client).
 
-    An empty line or Ctrl-D ends the session (exit 0); the server going
-    away ends it with exit 1.  The server is HOST and PORT (as with ncat;
-    HOST may be HOST:PORT) or --host and --port.
+    An empty line or Ctrl-D (EOF, as the server logs it) ends the session
+    (exit 0); the server going away ends it with exit 1.  The server is
+    HOST and PORT (as with ncat; HOST may be HOST:PORT) or --host and --port.
 
     \b
     Examples:

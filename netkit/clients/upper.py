@@ -95,12 +95,14 @@ class LineClient:
             raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
         return LineReply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
 
-    def finish(self) -> None:
-        """Send the empty line that ends the session (TCP), then close our side."""
+    def finish(self, *, eof: bool = False) -> None:
+        """End the session (TCP): the empty line, or with *eof* just the end of
+        what we send (the server logs ``eof``), then close our side."""
         if self.udp:
             return
         try:
-            self.sock.sendall(b"\r\n")
+            if not eof:
+                self.sock.sendall(b"\r\n")
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server may have closed first: the session is over either way
@@ -139,10 +141,10 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
                                 raise net.NetError(
                                     f"a typed line is longer than {typed.max_line} bytes"
                                 )
-            if not pending:  # EOF (Ctrl-D)
+            if not pending:  # EOF (Ctrl-D): the server sees EOF too, not an empty line
                 if prompt:
                     sys.stderr.write("\n")
-                client.finish()
+                client.finish(eof=True)
                 return
             line = framing.content(pending.pop(0))
             if not line:
