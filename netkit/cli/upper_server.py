@@ -241,6 +241,9 @@ def chat(
     An empty line or Ctrl-D (EOF, as the server logs it) ends the session
     (exit 0); the server going away ends it with exit 1.  The server is
     HOST and PORT (as with ncat; HOST may be HOST:PORT) or --host and --port.
+    On a terminal, lines can be edited and earlier ones recalled (readline:
+    arrow keys, Ctrl-A/E, history for the session); from a pipe or a file,
+    lines are read as they are.
 
     \b
     Examples:
@@ -248,7 +251,7 @@ def chat(
       netkit upper-server chat 127.0.0.1 2345
       netkit upper-server chat -H '[::1]:2345'
     """
-    from netkit.clients.upper import LineClient, chat_loop
+    from netkit.clients.upper import LineClient, chat_loop, chat_readline
 
     name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
@@ -256,5 +259,14 @@ def chat(
     with LineClient(name, port, version=version, timeout=timeout) as client:
         if interactive:
             click.echo(f"connected to {client.server}; empty line or Ctrl-D to quit", err=True)
-        chat_loop(client, out, prompt="> " if interactive else "")
+        if interactive and sys.stdout.isatty() and _has_readline():
+            chat_readline(client, out)  # line editing and history
+        else:
+            chat_loop(client, out, prompt="> " if interactive else "")
     out.close()
+
+
+def _has_readline() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("readline") is not None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -151,6 +153,101 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
                 client.finish()
                 return
             sink(client.exchange(line))
+
+
+class _ServerGone(Exception):
+    """Raised in the main thread (by a signal) to interrupt input() when the server left."""
+
+
+def chat_readline(client: LineClient, sink: Sink, *, prompt: str = "> ") -> None:
+    """The chat on a terminal: input() with readline's line editing and history.
+
+    input() blocks, so while the user types a thread watches the socket; the
+    server going away interrupts the prompt (SIGUSR1 to the main thread) and
+    ends the chat with :class:`NetError` (exit 1).  An empty line ends the
+    session; Ctrl-D ends it with EOF.
+    """
+    import readline  # noqa: F401  (loading it gives input() line editing and history)
+
+    state = _Prompting()
+
+    def on_gone(_signum: int, _frame: object) -> None:
+        if state.waiting:
+            raise _ServerGone
+
+    previous = signal.signal(signal.SIGUSR1, on_gone)
+    try:
+        while True:
+            typed = _input_watching(client, prompt, state)
+            if typed is None:  # Ctrl-D
+                sys.stderr.write("\n")
+                client.finish(eof=True)
+                return
+            line = typed.encode("utf-8", "surrogateescape")
+            if not line:
+                client.finish()
+                return
+            if len(line) > framing.DEFAULT_MAX_LINE:
+                raise net.NetError(f"a typed line is longer than {framing.DEFAULT_MAX_LINE} bytes")
+            sink(client.exchange(line))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+class _Prompting:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = False  # the main thread is in input()
+        self.gone = False
+
+
+def _input_watching(client: LineClient, prompt: str, state: _Prompting) -> str | None:
+    """One input() (None at EOF) while a thread reads what the server sends meanwhile."""
+    wake_r, wake_w = socket.socketpair()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def watch() -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(client.sock, selectors.EVENT_READ, "sock")
+            sel.register(wake_r, selectors.EVENT_READ, "wake")
+            while True:
+                ready = {key.data for key, _ in sel.select()}
+                if "wake" in ready:
+                    return
+                try:
+                    _server_spoke(client, "")
+                except net.NetError:
+                    with state.lock:
+                        state.gone = True
+                        if state.waiting:
+                            signal.pthread_kill(main, signal.SIGUSR1)
+                    return
+
+    watcher = threading.Thread(target=watch, name="chat-watch", daemon=True)
+    typed: str | None = None
+    try:
+        with state.lock:
+            state.waiting = True
+        watcher.start()
+        try:
+            typed = input(prompt)
+        except EOFError:
+            typed = None
+        finally:
+            with state.lock:
+                state.waiting = False
+            wake_w.send(b"x")
+            watcher.join(5)
+    except _ServerGone:
+        pass
+    finally:
+        wake_r.close()
+        wake_w.close()
+    if state.gone:
+        sys.stderr.write("\n")
+        raise net.NetError(f"{client.server} closed the connection")
+    return typed
 
 
 def _selector(stdin_fd: int) -> selectors.BaseSelector:
