@@ -120,18 +120,22 @@ def test_send_timeout_exit_1() -> None:
     ]
 
 
-def test_send_shows_rtt_on_stderr_and_only_the_reply_on_stdout() -> None:
+def test_send_shows_rtt_on_a_terminal_and_only_the_replies_in_a_pipe() -> None:
     from netkit.events import Recorder
     from netkit.services.udp_echo import UdpEchoServer
+    from tests.helpers import read_pty
 
     with UdpEchoServer(Recorder(), port=0) as server:
         port = server.address[1]
-        res = run("udp-echo", "send", "--port", str(port), "hello", "wörld")
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.decode() == "HELLO\nWöRLD\n"
-    lines = res.stderr.decode().splitlines()
-    assert len(lines) == 2
-    for line, size in zip(lines, (5, 6), strict=True):
+        argv = ["udp-echo", "send", "--port", str(port), "--no-color", "hello", "wörld"]
+        piped = run(*argv)
+        shown = read_pty([NETKIT, *argv], env()).decode()
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.decode() == "HELLO\nWöRLD\n"
+    assert piped.stderr == b""  # a script's stderr stays for errors
+    lines = shown.splitlines()
+    assert lines[0::2] == ["HELLO", "WöRLD"]
+    for line, size in zip(lines[1::2], (5, 6), strict=True):
         assert re.fullmatch(rf"{size} B from 127\.0\.0\.1:{port} in [0-9.]+ ms", line), line
 
 

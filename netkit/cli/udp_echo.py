@@ -113,8 +113,9 @@ def send(
 ) -> None:
     """Send each MESSAGE as one datagram and print each reply on stdout.
 
-    stderr shows each reply's size, source and round-trip time, and each
-    retry as it starts (no reply ..., try 2/4).
+    On a terminal, stderr shows each reply's size, source and round-trip
+    time (--json: rtt_ms); each retry is announced as it starts (no reply
+    ..., try 2/4).
 
     A MESSAGE of - reads messages from stdin, one per line.  Exits 1 with
     one line when a reply does not come within --timeout (after --retries),
