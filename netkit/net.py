@@ -11,7 +11,11 @@ import errno
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 UDP_MAX_PAYLOAD = 65_535  # receive-buffer size that never truncates a datagram
 
@@ -307,6 +311,134 @@ def connect_socket(
         return sock
     assert last is not None
     raise NetError(describe_error(last, f"cannot connect to {where}")) from last
+
+
+class NoAnswer(NetError):
+    """A datagram got no answer from one address (ICMP refused, timeout, unreachable).
+
+    Raised inside a :meth:`DatagramPeer.exchange` attempt: the next address
+    of the name may still answer.  *reason* is the short why (``connection
+    refused``, ``timed out``) used when the address is listed among others.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+    @classmethod
+    def from_error(cls, exc: OSError, action: str) -> NoAnswer:
+        """*exc* (refused, unreachable, ...) while *action* (``"sending to HOST:PORT"``)."""
+        if isinstance(exc, ConnectionRefusedError):
+            return cls(describe_error(exc, action), "connection refused")
+        return cls(describe_error(exc, action), describe_error(exc))
+
+
+class DatagramPeer:
+    """A connected UDP socket to the first address of *host* that answers.
+
+    UDP has no handshake, so which address of a name has a server is known
+    only when an answer comes: on a stock ``/etc/hosts`` ``localhost`` is
+    ``::1`` first while a server listens on ``127.0.0.1``.  Each
+    :meth:`exchange` runs an attempt on the current address; until one
+    address has answered, an attempt that raises :class:`NoAnswer` (or an
+    address that cannot even be sent to) moves on to the next address and
+    runs again, and *on_note* is told which address was skipped and, after
+    a fallback, which one answered.  Once an address has answered, the peer
+    stays with it.  Each address gets the whole timeout of its attempt.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+        on_note: Callable[[str], None] | None = None,
+    ) -> None:
+        found = lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)
+        unique = list(dict.fromkeys(ep.sockaddr for ep in found))
+        self.endpoints = [next(ep for ep in found if ep.sockaddr == sa) for sa in unique]
+        self.timeout = timeout
+        self.on_note = on_note
+        self.answered = False
+        self._index = 0
+        self._skipped: list[str] = []  # "ADDRESS (why)" for each address that did not answer
+        self._sock: socket.socket | None = None
+
+    @property
+    def peer(self) -> str:
+        """``host:port`` of the address in use (the one that answered, once one has)."""
+        return self.endpoints[self._index].text
+
+    @property
+    def sock(self) -> socket.socket:
+        if self._sock is None:
+            ep = self.endpoints[self._index]
+            sock = socket.socket(ep.family, socket.SOCK_DGRAM)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(ep.sockaddr)
+            except OSError as exc:
+                sock.close()
+                raise NoAnswer.from_error(exc, f"cannot send to {ep.text}") from exc
+            self._sock = sock
+        return self._sock
+
+    def exchange(self, attempt: Callable[[socket.socket], T]) -> T:
+        """Run *attempt* with the socket; on :class:`NoAnswer` before any answer,
+        again with the next address."""
+        while True:
+            try:
+                result = attempt(self.sock)
+            except NoAnswer as exc:
+                last = self._index + 1 >= len(self.endpoints)
+                if self.answered or last:
+                    if self._skipped:
+                        tried = "; ".join(self._skipped)
+                        raise NoAnswer(
+                            f"{exc}; no answer either from {tried}", exc.reason
+                        ) from None
+                    raise
+                self._skipped.append(f"{self.peer}: {exc.reason}")
+                self.close()
+                self._index += 1
+                continue
+            if not self.answered and self._skipped and self.on_note is not None:
+                skipped = "; ".join(self._skipped)
+                self.on_note(f"{self.peer} answered; no answer from {skipped}")
+            self.answered = True
+            return result
+
+    def request(self, payload: bytes, what: str = "") -> bytes:
+        """Send one datagram and return the first reply (each address in turn, as
+        :meth:`exchange`); *what* names the request in errors (``"daytime"``)."""
+
+        def attempt(sock: socket.socket) -> bytes:
+            peer = format_peer(sock.getpeername())
+            action = f"{what} from {peer}" if what else peer
+            try:
+                sock.settimeout(self.timeout)
+                sock.send(payload)
+                return sock.recv(UDP_MAX_PAYLOAD)
+            except TimeoutError:
+                waited = f"no reply within {self.timeout:g} s"
+                raise NoAnswer(f"{action}: {waited}", waited) from None
+            except OSError as exc:
+                raise NoAnswer.from_error(exc, action) from None
+
+        return self.exchange(attempt)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> DatagramPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def bound_address(sock: socket.socket) -> tuple[str, int]:

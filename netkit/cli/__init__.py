@@ -8,6 +8,7 @@ defines a command and its one-line help, so listing commands imports nothing.
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
 from typing import Any
@@ -135,13 +136,97 @@ def cli() -> None:
     """
 
 
+class _ClosedStdin(io.TextIOBase):
+    """sys.stdin when the command was started with standard input closed (``<&-``).
+
+    Commands that never read stdin work as usual; one that does (``send -``,
+    ``chat``, ``spew -``) fails with one ``Error:`` line (exit 1) instead of
+    an AttributeError on ``None``.
+    """
+
+    def _closed(self, *_args: object) -> Any:
+        raise click.ClickException(
+            "standard input is closed, and this command reads from it "
+            "(give it input, or </dev/null for none)"
+        )
+
+    read = readline = readlines = isatty = fileno = __iter__ = _closed
+
+    @property
+    def buffer(self) -> Any:
+        return self._closed()
+
+
+def _guard_standard_fds() -> bool:
+    """Put /dev/null on a closed fd 0, 1 or 2, so that no socket or file the
+    command opens lands there (a socket on fd 1 would receive the output).
+    Returns whether stdout was closed."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            new = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+    if 0 in closed:
+        sys.stdin = _ClosedStdin()
+    return 1 in closed
+
+
+def _silence_stdout() -> None:
+    """/dev/null on fd 1, so the interpreter's final flush of stdout is silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _fail(message: str) -> None:
+    """``Error: message`` on fd 2, stdout silenced for the interpreter's final flush, exit 1."""
+    os.write(2, f"Error: {message}\n".encode(errors="replace"))
+    _silence_stdout()
+    sys.exit(1)
+
+
+def _flush_stdout(*, failed: bool) -> None:
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or failed:
+            # the reader left, or the failure was already reported in one line
+            _silence_stdout()
+            sys.exit(1)
+        from netkit.net import describe_error
+
+        _fail(f"standard output: {describe_error(exc)}")
+
+
 def main() -> None:
     """Console-script entry point."""
+    if _guard_standard_fds():
+        # nothing netkit prints could be read: say so rather than exit 0 with output lost
+        _fail(
+            "standard output is closed (>&-): netkit writes its results there "
+            "(redirect it to /dev/null to discard them)"
+        )
     try:
         cli.main(prog_name="netkit")
+    except SystemExit as exc:
+        # output still buffered fails here, not in the interpreter's final
+        # flush (which would print "Exception ignored" and exit 120)
+        _flush_stdout(failed=exc.code not in (0, None))
+        raise
     except BrokenPipeError:
         # stdout went away (`netkit ... | head -1`): no traceback.  Point
         # stdout at /dev/null so the interpreter's final flush is silent.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         sys.exit(1)
+    except OSError as exc:
+        # an OSError no command turned into its own line: writing the output
+        # (stdout on a full disk, /dev/full, ...) is the usual one
+        from netkit.net import describe_error
+
+        _fail(describe_error(exc))

@@ -226,14 +226,107 @@ def endpoint(
     name, host_port = host
     if host_port is None:
         return name, port
-    source = ctx.get_parameter_source("port")
-    if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP") and host_port != port:
+    if _given(ctx, "port") and host_port != port:
         raise click.UsageError(
             f"--host {net.format_host(name)}:{host_port} and --port {port} disagree; give one"
         )
     if host_port == 0 and not allow_zero:
         raise click.BadParameter("port 0 cannot be connected to", param_hint="'--host'")
     return name, host_port
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def positional_endpoint(
+    target: tuple[str, ...], host: tuple[str, int | None], port: int
+) -> tuple[str, int]:
+    """A client's server from ``[HOST [PORT]]`` arguments (the ncat way) or --host/--port.
+
+    ``HOST`` may be ``HOST:PORT`` or ``[V6]:PORT`` as with --host.  Giving
+    the host (or the port) both as an argument and as an option is a usage
+    error, never a silent choice.
+    """
+    from netkit import net
+
+    ctx = click.get_current_context()
+    if len(target) > 2:
+        extra = " ".join(target[2:])
+        raise click.UsageError(
+            f"unexpected extra arguments ({extra}): this command takes at most HOST and PORT"
+        )
+    if not target:
+        return endpoint(host, port, allow_zero=False)
+    if _given(ctx, "host"):
+        raise click.UsageError(f"HOST {target[0]!r} given as an argument and as --host; give one")
+    try:
+        name, host_port = net.split_host_port(target[0])
+        if len(target) == 2:
+            if host_port is not None:
+                raise net.UsageError(f"{target[0]!r} carries a port and PORT is given too")
+            if _given(ctx, "port"):
+                raise net.UsageError(f"PORT {target[1]!r} given as an argument and --port")
+            port, host_port = net.parse_port(target[1], allow_zero=False), None
+    except net.UsageError as exc:
+        raise click.UsageError(
+            f"{exc} (the server is HOST PORT, -H HOST -p PORT or -H HOST:PORT)"
+        ) from None
+    if host_port == 0:
+        raise click.BadParameter("port 0 cannot be connected to", param_hint="'HOST'")
+    if host_port is not None and _given(ctx, "port") and host_port != port:
+        raise click.UsageError(f"{target[0]} and --port {port} disagree; give one")
+    return name, host_port if host_port is not None else port
+
+
+_HOST_NAME = re.compile(r"(?i)(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*\.?")
+
+
+def _looks_like_host(text: str) -> bool:
+    from netkit import net
+
+    return (
+        net.is_ip_address(text)
+        or text.lower() in ("localhost", "localhost.")
+        or _HOST_NAME.fullmatch(text) is not None
+    )
+
+
+def refuse_host_port_as_data(args: tuple[str, ...], what: str) -> None:
+    """Refuse ``send 127.0.0.1 42001 hello`` (ncat's HOST PORT order) instead of
+    sending the address and the port as data.
+
+    The first argument is taken for an address when it is an IP address,
+    ``localhost`` or a dotted host name, followed by a port number, or when it
+    is ``HOST:PORT`` / ``[V6]:PORT``.  With --host or --port given, every
+    argument is data.
+    """
+    from netkit import net
+
+    ctx = click.get_current_context()
+    if not args or _given(ctx, "host") or _given(ctx, "port"):
+        return
+    first = args[0]
+    try:
+        name, host_port = net.split_host_port(first)
+    except net.UsageError:
+        return
+    if not (first.startswith("[") or _looks_like_host(name)):
+        return
+    if host_port is not None:
+        spelled = first
+    elif len(args) >= 2 and args[1].isascii() and args[1].isdigit() and 0 < int(args[1]) < 65536:
+        spelled = f"{first} {args[1]}"
+        host_port = int(args[1])
+    else:
+        return
+    shown = net.format_host(name)
+    raise click.UsageError(
+        f"{spelled!r} looks like the server's address, not {what}: give it as "
+        f"-H {shown} -p {host_port} or -H {shown}:{host_port} (to send it as {what}, "
+        "give -H or -p as well)"
+    )
 
 
 def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer:

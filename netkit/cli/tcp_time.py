@@ -13,6 +13,7 @@ from netkit.cli._common import (
     endpoint,
     handle_failures,
     output_options,
+    positional_endpoint,
     renderer,
     run_server,
     server_options,
@@ -150,6 +151,7 @@ def serve(
 
 
 @tcp_time.command("get")
+@click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @click.option(
     "--protocol",
@@ -177,6 +179,7 @@ def serve(
 )
 @handle_failures
 def get(
+    target: tuple[str, ...],
     host: tuple[str, int | None],
     port: int,
     version: int | None,
@@ -201,12 +204,24 @@ def get(
     refused with the reason (exit 1).  Kiss-o'-death DENY and RSTR stop it,
     RATE makes it wait longer before asking again.  Shown: the server's time,
     the offset ± the root distance, stratum, reference id and leap indicator.
+
+    The server is HOST and PORT (as with ncat or rdate; HOST may be
+    HOST:PORT) or --host and --port.  With --udp, each address of a name is
+    tried in turn until one answers.
+
+    \b
+    Examples:
+      netkit tcp-time get
+      netkit tcp-time get 127.0.0.1 8888
+      netkit tcp-time get --protocol time --udp -H ::1
+      netkit tcp-time get --protocol sntp --samples 4 127.0.0.1 12300
     """
-    name, port = endpoint(host, port, allow_zero=False)
+    name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
+    from netkit.events import Notice
+
     if protocol == "sntp":
         from netkit.clients.sntp import get_sntp
-        from netkit.events import Notice
 
         got = get_sntp(
             name,
@@ -221,7 +236,20 @@ def get(
     else:
         from netkit.clients.tcp_time import get_time
 
-        out(get_time(name, port, protocol=protocol, udp=udp, version=version, timeout=timeout))
+        def note(message: str) -> None:
+            out(Notice("note", message))
+
+        out(
+            get_time(
+                name,
+                port,
+                protocol=protocol,
+                udp=udp,
+                version=version,
+                timeout=timeout,
+                on_note=note,
+            )
+        )
     out.close()
 
 

@@ -9,6 +9,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    refuse_host_port_as_data,
     renderer,
     run_server,
     server_options,
@@ -112,15 +113,26 @@ def send(
 ) -> None:
     """Send each MESSAGE as one datagram and print each reply on stdout.
 
+    On a terminal, stderr shows each reply's size, source and round-trip
+    time (--json: rtt_ms); each retry is announced as it starts (no reply
+    ..., try 2/4).
+
     A MESSAGE of - reads messages from stdin, one per line.  Exits 1 with
     one line when a reply does not come within --timeout (after --retries),
     or at once when the host says nothing listens on that port (ICMP port
     unreachable).  Datagrams from any other address than the server's are
-    ignored.
+    ignored.  A name with several addresses (localhost: ::1 and 127.0.0.1)
+    has each tried in turn until one answers; stderr says which did.
+
+    The server is given by --host and --port: unlike ncat, HOST and PORT
+    are not arguments here (every argument is a message), and arguments
+    that look like them (send 127.0.0.1 42001 hi) are refused with a hint
+    rather than sent; give -H or -p to send such text anyway.
 
     \b
     Examples:
       netkit udp-echo send hello
+      netkit udp-echo send -H 127.0.0.1 -p 42001 hello
       netkit udp-echo send --host ::1 --port 7777 --timeout 0.5 --retries 2 ping
       seq 3 | netkit udp-echo send -
     """
@@ -129,6 +141,7 @@ def send(
 
     from netkit.clients.udp_echo import encode_arg, read_lines, send_messages
 
+    refuse_host_port_as_data(messages, "a message")
     name, number = endpoint(host, port, allow_zero=False)
 
     def payloads() -> Iterator[bytes]:

@@ -12,6 +12,8 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    positional_endpoint,
+    refuse_host_port_as_data,
     renderer,
     run_server,
     server_options,
@@ -193,13 +195,28 @@ def send(
     """Send each LINE, print each reply, then send the empty line and close.
 
     LINE '-' reads lines from standard input (up to the first empty line).
+    With --udp, each address of a name is tried in turn until one answers.
+    The server is given by --host and --port (every argument is a line);
+    arguments that look like ncat's HOST PORT (send 127.0.0.1 2345 hi) are
+    refused with a hint rather than sent; give -H or -p to send them anyway.
+
+    \b
+    Examples:
+      netkit upper-server send hello world
+      netkit upper-server send -H ::1 -p 2345 hello
     """
     from netkit.clients.upper import LineClient
 
+    refuse_host_port_as_data(lines, "a line")
     payloads = _lines(lines)
     name, port = endpoint(host, port, allow_zero=False)
     out = renderer(json_output, no_color)
-    with LineClient(name, port, version=version, timeout=timeout, udp=udp) as client:
+    from netkit.events import Notice
+
+    def note(message: str) -> None:
+        out(Notice("note", message))
+
+    with LineClient(name, port, version=version, timeout=timeout, udp=udp, on_note=note) as client:
         for line in payloads:
             out(client.exchange(line))
         client.finish()
@@ -228,9 +245,11 @@ def _lines(args: tuple[str, ...]) -> list[bytes]:
 
 
 @upper_server.command("chat")
+@click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @handle_failures
 def chat(
+    target: tuple[str, ...],
     host: tuple[str, int | None],
     port: int,
     version: int | None,
@@ -240,16 +259,35 @@ def chat(
 ) -> None:
     """Type lines, read them back upper-cased (the lecture's client).
 
-    An empty line or Ctrl-D ends the session (exit 0); the server going
-    away ends it with exit 1.
-    """
-    from netkit.clients.upper import LineClient, chat_loop
+    An empty line or Ctrl-D (EOF, as the server logs it) ends the session
+    (exit 0); the server going away ends it with exit 1.  The server is
+    HOST and PORT (as with ncat; HOST may be HOST:PORT) or --host and --port.
+    On a terminal, lines can be edited and earlier ones recalled (readline:
+    arrow keys, Ctrl-A/E, history for the session); from a pipe or a file,
+    lines are read as they are.
 
-    name, port = endpoint(host, port, allow_zero=False)
+    \b
+    Examples:
+      netkit upper-server chat
+      netkit upper-server chat 127.0.0.1 2345
+      netkit upper-server chat -H '[::1]:2345'
+    """
+    from netkit.clients.upper import LineClient, chat_loop, chat_readline
+
+    name, port = positional_endpoint(target, host, port)
     out = renderer(json_output, no_color)
     interactive = sys.stdin.isatty()
     with LineClient(name, port, version=version, timeout=timeout) as client:
         if interactive:
             click.echo(f"connected to {client.server}; empty line or Ctrl-D to quit", err=True)
-        chat_loop(client, out, prompt="> " if interactive else "")
+        if interactive and sys.stdout.isatty() and _has_readline():
+            chat_readline(client, out)  # line editing and history
+        else:
+            chat_loop(client, out, prompt="> " if interactive else "")
     out.close()
+
+
+def _has_readline() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("readline") is not None

@@ -50,8 +50,13 @@ def get_time(
     version: int | None = None,
     timeout: float = 2.0,
     clock: Callable[[], float] = time.time,
+    on_note: Callable[[str], None] | None = None,
 ) -> TimeReceived:
-    """Ask a daytime or time server; :class:`NetError` on refusal, timeout or a bad reply."""
+    """Ask a daytime or time server; :class:`NetError` on refusal, timeout or a bad reply.
+
+    Over UDP each address of *host* is tried in turn until one answers
+    (*on_note* hears which one did, after a fallback); TCP connects the same way.
+    """
     where = f"{net.format_host(host)}:{port}"
     what = f"{protocol} from {where}"
     proto = timeproto.PROTOCOLS[protocol]
@@ -59,18 +64,11 @@ def get_time(
     start = time.monotonic()
     deadline = start + timeout
     if udp:
-        ep = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)[0]
-        with socket.socket(ep.family, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.connect(ep.sockaddr)
-                sock.send(b"")  # RFC 868 / 867 over UDP: any datagram, the empty one too
-                sock.settimeout(timeout)
-                data = sock.recv(net.UDP_MAX_PAYLOAD)
-            except TimeoutError:
-                raise net.NetError(f"{what}: no reply within {timeout:g} s") from None
-            except OSError as exc:
-                raise net.NetError(net.describe_error(exc, what)) from None
-        where = ep.text
+        with net.DatagramPeer(
+            host, port, version=version, timeout=timeout, on_note=on_note
+        ) as dgram:
+            data = dgram.request(b"", protocol)  # RFC 868 / 867: any datagram, the empty one too
+            where = dgram.peer
     else:
         sock = net.connect_socket(
             host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout

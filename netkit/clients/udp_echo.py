@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from netkit.events import Sink
+from netkit.events import Notice, Sink
 from netkit.events.udp_echo import Reply
 from netkit.net import (
     UDP_MAX_PAYLOAD,
+    DatagramPeer,
     NetError,
-    connect_socket,
+    NoAnswer,
     describe_error,
-    format_host,
     format_peer,
 )
 from netkit.protocols import echo
@@ -39,29 +41,43 @@ def send_messages(
 
     A connected UDP socket: the kernel drops datagrams from any other
     address, and an ICMP port unreachable comes back as ECONNREFUSED on the
-    next receive, long before the timeout.  Raises :class:`NetError` when a
+    next receive, long before the timeout.  Until an address of *host* has
+    answered, a refused or unanswered one hands over to the next
+    (:class:`netkit.net.DatagramPeer`).  Raises :class:`NetError` when a
     message gets no reply after ``1 + retries`` tries.  Returns how many
     replies came.
     """
-    where = f"{format_host(host)}:{port}"
-    sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version, timeout=timeout)
-    peer = format_peer(sock.getpeername())
     earlier: set[bytes] = set()  # replies to earlier messages that may still arrive late
     replies = 0
-    try:
+
+    def note(message: str) -> None:
+        sink(Notice("note", message))
+
+    with DatagramPeer(host, port, version=version, timeout=timeout, on_note=note) as peer:
         for message in messages:
             expected = _expected(message)
-            got = _exchange(sock, message, expected, earlier, timeout, retries, where)
-            reply, rtt, tries = got
+
+            attempt = functools.partial(
+                _exchange,
+                message=message,
+                expected=expected,
+                earlier=earlier,
+                timeout=timeout,
+                retries=retries,
+                note=note,
+            )
+            reply, rtt, tries = peer.exchange(attempt)
             replies += 1
             sink(
                 Reply(
-                    peer=peer, size=len(reply), data=reply, rtt_ms=round(rtt * 1000, 3), tries=tries
+                    peer=peer.peer,
+                    size=len(reply),
+                    data=reply,
+                    rtt_ms=round(rtt * 1000, 3),
+                    tries=tries,
                 )
             )
             earlier.update(expected)
-    finally:
-        sock.close()
     return replies
 
 
@@ -72,17 +88,22 @@ def _exchange(
     earlier: set[bytes],
     timeout: float,
     retries: int,
-    where: str,
+    note: Callable[[str], None],
 ) -> tuple[bytes, float, int]:
+    where = format_peer(sock.getpeername())
     tries = 1 + retries
     for attempt in range(1, tries + 1):
+        if attempt > 1:
+            note(f"no reply from {where} within {timeout:g} s, try {attempt}/{tries}")
         sent_at = time.monotonic()
         try:
             sock.send(message)
         except ConnectionRefusedError:
-            raise NetError(_refused(where)) from None
+            raise _refused(where) from None
         except OSError as exc:
-            raise NetError(describe_error(exc, f"cannot send to {where}")) from exc
+            if exc.errno == errno.EMSGSIZE:
+                raise NetError(describe_error(exc, f"cannot send to {where}")) from exc
+            raise NoAnswer.from_error(exc, f"cannot send to {where}") from exc
         deadline = sent_at + timeout
         while True:
             left = deadline - time.monotonic()
@@ -94,23 +115,25 @@ def _exchange(
             except TimeoutError:
                 break
             except ConnectionRefusedError:
-                raise NetError(_refused(where)) from None
+                raise _refused(where) from None
             except OSError as exc:
-                raise NetError(describe_error(exc, f"cannot receive from {where}")) from exc
+                raise NoAnswer.from_error(exc, f"cannot receive from {where}") from exc
             if reply in earlier and reply not in expected:
                 continue  # a late reply to an earlier message
             return reply, time.monotonic() - sent_at, attempt
     what = "try" if tries == 1 else "tries"
-    raise NetError(
+    raise NoAnswer(
         f"no reply from {where} within {timeout:g} s ({tries} {what}); is an echo server "
-        "listening there? (try --timeout or --retries)"
+        "listening there? (try --timeout or --retries)",
+        f"no reply within {timeout:g} s",
     )
 
 
-def _refused(where: str) -> str:
-    return (
+def _refused(where: str) -> NoAnswer:
+    return NoAnswer(
         f"no server listening on {where}: the host answered ICMP port unreachable "
-        "(connection refused)"
+        "(connection refused)",
+        "connection refused",
     )
 
 

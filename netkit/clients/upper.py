@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from netkit import net
@@ -28,14 +31,22 @@ class LineClient:
         version: int | None = None,
         timeout: float = 2.0,
         udp: bool = False,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.timeout = timeout
         self.udp = udp
-        socktype = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-        self.sock = net.connect_socket(
-            host, port, socktype=socktype, version=version, timeout=timeout
-        )
-        self.server = net.format_peer(self.sock.getpeername())
+        self.dgram: net.DatagramPeer | None = None
+        if udp:
+            # no handshake: the address that answers the first line is the server's
+            self.dgram = net.DatagramPeer(
+                host, port, version=version, timeout=timeout, on_note=on_note
+            )
+            self.server = self.dgram.peer
+        else:
+            self.sock = net.connect_socket(
+                host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout
+            )
+            self.server = net.format_peer(self.sock.getpeername())
         self.framer = framing.LineFramer(MAX_REPLY)
         self._replies: list[bytes] = []
 
@@ -48,7 +59,10 @@ class LineClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.sock.close()
+        if self.dgram is not None:
+            self.dgram.close()
+        else:
+            self.sock.close()
 
     def _recv_line(self) -> bytes:
         deadline = time.monotonic() + self.timeout
@@ -73,29 +87,25 @@ class LineClient:
     def exchange(self, line: bytes) -> LineReply:
         """Send one line, return the reply (its ending removed)."""
         shown = line.decode("utf-8", "backslashreplace")
+        if self.dgram is not None:
+            data = self.dgram.request(line)
+            self.server = self.dgram.peer
+            return LineReply(sent=shown, data=data, server=self.server)
         try:
-            if self.udp:
-                self.sock.settimeout(self.timeout)
-                self.sock.send(line)
-                try:
-                    data = self.sock.recv(net.UDP_MAX_PAYLOAD)
-                except TimeoutError:
-                    raise net.NetError(
-                        f"no reply from {self.server} within {self.timeout:g} s"
-                    ) from None
-                return LineReply(sent=shown, data=data, server=self.server)
             self.sock.settimeout(self.timeout)
             self.sock.sendall(line + b"\r\n")
         except OSError as exc:
             raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
         return LineReply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
 
-    def finish(self) -> None:
-        """Send the empty line that ends the session (TCP), then close our side."""
+    def finish(self, *, eof: bool = False) -> None:
+        """End the session (TCP): the empty line, or with *eof* just the end of
+        what we send (the server logs ``eof``), then close our side."""
         if self.udp:
             return
         try:
-            self.sock.sendall(b"\r\n")
+            if not eof:
+                self.sock.sendall(b"\r\n")
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server may have closed first: the session is over either way
@@ -110,8 +120,7 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
     typed = framing.LineFramer(framing.DEFAULT_MAX_LINE)
     pending: list[bytes] = []
     eof = False
-    with selectors.DefaultSelector() as sel:
-        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    with _selector(stdin_fd) as sel:
         sel.register(client.sock, selectors.EVENT_READ, "sock")
         while True:
             if not pending and not eof:
@@ -135,16 +144,124 @@ def chat_loop(client: LineClient, sink: Sink, *, prompt: str = "> ", stdin_fd: i
                                 raise net.NetError(
                                     f"a typed line is longer than {typed.max_line} bytes"
                                 )
-            if not pending:  # EOF (Ctrl-D)
+            if not pending:  # EOF (Ctrl-D): the server sees EOF too, not an empty line
                 if prompt:
                     sys.stderr.write("\n")
-                client.finish()
+                client.finish(eof=True)
                 return
             line = framing.content(pending.pop(0))
             if not line:
                 client.finish()
                 return
             sink(client.exchange(line))
+
+
+class _ServerGone(Exception):
+    """Raised in the main thread (by a signal) to interrupt input() when the server left."""
+
+
+def chat_readline(client: LineClient, sink: Sink, *, prompt: str = "> ") -> None:
+    """The chat on a terminal: input() with readline's line editing and history.
+
+    input() blocks, so while the user types a thread watches the socket; the
+    server going away interrupts the prompt (SIGUSR1 to the main thread) and
+    ends the chat with :class:`NetError` (exit 1).  An empty line ends the
+    session; Ctrl-D ends it with EOF.
+    """
+    import readline  # noqa: F401  (loading it gives input() line editing and history)
+
+    state = _Prompting()
+
+    def on_gone(_signum: int, _frame: object) -> None:
+        if state.waiting:
+            raise _ServerGone
+
+    previous = signal.signal(signal.SIGUSR1, on_gone)
+    try:
+        while True:
+            typed = _input_watching(client, prompt, state)
+            if typed is None:  # Ctrl-D
+                sys.stderr.write("\n")
+                client.finish(eof=True)
+                return
+            line = typed.encode("utf-8", "surrogateescape")
+            if not line:
+                client.finish()
+                return
+            if len(line) > framing.DEFAULT_MAX_LINE:
+                raise net.NetError(f"a typed line is longer than {framing.DEFAULT_MAX_LINE} bytes")
+            sink(client.exchange(line))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+class _Prompting:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = False  # the main thread is in input()
+        self.gone = False
+
+
+def _input_watching(client: LineClient, prompt: str, state: _Prompting) -> str | None:
+    """One input() (None at EOF) while a thread reads what the server sends meanwhile."""
+    wake_r, wake_w = socket.socketpair()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def watch() -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(client.sock, selectors.EVENT_READ, "sock")
+            sel.register(wake_r, selectors.EVENT_READ, "wake")
+            while True:
+                ready = {key.data for key, _ in sel.select()}
+                if "wake" in ready:
+                    return
+                try:
+                    _server_spoke(client, "")
+                except net.NetError:
+                    with state.lock:
+                        state.gone = True
+                        if state.waiting:
+                            signal.pthread_kill(main, signal.SIGUSR1)
+                    return
+
+    watcher = threading.Thread(target=watch, name="chat-watch", daemon=True)
+    typed: str | None = None
+    try:
+        with state.lock:
+            state.waiting = True
+        watcher.start()
+        try:
+            typed = input(prompt)
+        except EOFError:
+            typed = None
+        finally:
+            with state.lock:
+                state.waiting = False
+            wake_w.send(b"x")
+            watcher.join(5)
+    except _ServerGone:
+        pass
+    finally:
+        wake_r.close()
+        wake_w.close()
+    if state.gone:
+        sys.stderr.write("\n")
+        raise net.NetError(f"{client.server} closed the connection")
+    return typed
+
+
+def _selector(stdin_fd: int) -> selectors.BaseSelector:
+    """A selector watching *stdin_fd*: epoll refuses regular files and
+    /dev/null (EPERM; `chat < lines.txt`), select() takes them (always ready)."""
+    sel: selectors.BaseSelector = selectors.DefaultSelector()
+    try:
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    except PermissionError:
+        sel.close()
+        sel = selectors.SelectSelector()
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    return sel
 
 
 def _server_spoke(client: LineClient, prompt: str) -> None:

@@ -31,7 +31,15 @@ class Event:
                 out.update(payload_fields(value))
             elif value is not None or f.name not in self.optional:
                 out[f.name] = value
+        for name, value in self.common_fields().items():
+            out.setdefault(name, value)
         return out
+
+    def common_fields(self) -> dict[str, Any]:
+        """Fields added under the name every command uses for the concept
+        (``peer`` for the other end, ``size`` for a payload's bytes, ...),
+        beside an event's own documented names, which stay."""
+        return {}
 
 
 Sink = Callable[[Event], None]

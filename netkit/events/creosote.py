@@ -40,6 +40,9 @@ class Message(Event):
         del out["highlight"]
         return out
 
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.bytes}
+
 
 @dataclass(frozen=True)
 class IncompleteMessage(Event):
@@ -58,6 +61,9 @@ class IncompleteMessage(Event):
     missing_count: int = 0  # every missing chunk
     missing_ranges: list[tuple[int, int]] | None = None  # [first, last], at most 32
     dialect: str = "netkit"  # or "gelf"
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.bytes}
 
 
 @dataclass(frozen=True)
@@ -87,3 +93,7 @@ class Spewed(Event):
     datagram_bytes: int  # on the wire, headers included
     messages: int = 1  # --lines: one per line
     refused: int = 0  # --lines: messages the host answered "nothing listens" to
+
+    def common_fields(self) -> dict[str, Any]:
+        # the "sent" schema every command shares: peer, transport, size
+        return {"transport": "udp", "size": self.bytes}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netkit.events.base import Event
 
@@ -18,6 +18,15 @@ class TimeSent(Event):
     protocol: str  # "daytime" or "time"
     unix: int
     value: str  # the daytime line without CRLF, or the RFC 868 number in decimal
+
+    def common_fields(self) -> dict[str, Any]:
+        # the "sent" schema every command shares: peer, transport, size (the
+        # bytes on the wire, from what the protocol sends for this value)
+        if self.protocol == "time":
+            return {"size": 4}
+        if self.protocol == "daytime":
+            return {"size": len(self.value.encode("utf-8")) + 2}  # the line and CRLF
+        return {}
 
 
 @dataclass(frozen=True)
@@ -35,3 +44,6 @@ class TimeReceived(Event):
     rfc868: int | None = None
     # the offset counts whole seconds: the true offset is within offset +- this
     offset_bound_seconds: int | None = None
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"peer": self.server}

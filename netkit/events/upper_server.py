@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from netkit.events.base import Event
 
@@ -40,6 +40,9 @@ class LineEvent(Event):
     peer: str
     data: bytes
     length: int
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"size": self.length}
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,6 @@ class LineReply(Event):
     sent: str
     data: bytes
     server: str
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"peer": self.server, "size": len(self.data)}

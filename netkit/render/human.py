@@ -9,11 +9,14 @@ from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
 
 from __future__ import annotations
 
+import codecs
 import errno
+import io
 import os
+import sys
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TextIO, TypeVar, cast
 
 from rich.console import Console
 from rich.text import Text
@@ -99,10 +102,79 @@ class _Console(Console):
         raise BrokenPipeError(errno.EPIPE, "output closed")
 
 
+# what the renderers draw, for a terminal or pipe whose encoding has no
+# Unicode (PYTHONIOENCODING=ascii, LANG=C on an old system)
+_ASCII_GLYPHS = str.maketrans(
+    {
+        "✓": "ok",
+        "✗": "no",
+        "─": "-",
+        "━": "=",
+        "│": "|",
+        "→": "->",
+        "…": "...",
+        "·": ".",
+        "▶": ">",
+        "◀": "<",
+        "\u00a0": " ",
+    }
+)
+
+
+def _u_escape(exc: UnicodeError) -> tuple[str, int]:
+    # \uNNNN, never \xNN: netkit writes \xNN only for bytes that are not UTF-8
+    assert isinstance(exc, UnicodeEncodeError)
+    chars = exc.object[exc.start : exc.end]
+    return "".join(
+        f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in chars
+    ), exc.end
+
+
+codecs.register_error("netkit-uescape", _u_escape)
+
+
+class _Transliterating(io.TextIOBase):
+    """A text stream in an encoding without Unicode: the renderers' glyphs in
+    ASCII, anything else it cannot encode written as ``\\uNNNN`` (the way
+    netkit escapes text anyway), never a UnicodeEncodeError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only here: the stream's
+        return self._stream.encoding
+
+    def write(self, text: str) -> int:
+        encoding = self._stream.encoding
+        safe = text.translate(_ASCII_GLYPHS).encode(encoding, "netkit-uescape")
+        self._stream.write(safe.decode(encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def _speaks_unicode(stream: TextIO | None) -> bool:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
 def _console(*, stderr: bool, no_color: bool) -> Console:
     # --no-color / NO_COLOR: no escape sequences at all, bold and dim included
     plain = no_color or bool(os.environ.get("NO_COLOR"))
+    stream = sys.stderr if stderr else sys.stdout
     return _Console(
+        file=None if _speaks_unicode(stream) else cast(TextIO, _Transliterating(stream)),
         stderr=stderr,
         highlight=False,
         markup=False,

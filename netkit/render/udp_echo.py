@@ -33,3 +33,8 @@ def _datagram(r: HumanRenderer, ev: Datagram) -> None:
 @HANDLERS.on(Reply)
 def _reply(r: HumanRenderer, ev: Reply) -> None:
     r.out.print(Text(escape(ev.data)))
+    # the reply alone on stdout (scripts read it); for a person at a terminal,
+    # where it came from and how fast on stderr (--json has rtt_ms for scripts)
+    if r.err.is_terminal:
+        tries = f" (try {ev.tries})" if ev.tries > 1 else ""
+        r.err.print(Text(f"{ev.size} B from {ev.peer} in {ev.rtt_ms:g} ms{tries}", style="dim"))

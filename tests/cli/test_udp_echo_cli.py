@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -112,10 +113,31 @@ def test_send_timeout_exit_1() -> None:
         port = silent.getsockname()[1]
         res = run("udp-echo", "send", "--port", str(port), "--timeout", "0.3", "-r", "1", "x")
     assert res.returncode == 1
-    assert res.stderr.decode().strip() == (
+    assert res.stderr.decode().splitlines() == [
+        # each retry is announced as it starts (issue 14: feedback on long work)
+        f"netkit: note: no reply from 127.0.0.1:{port} within 0.3 s, try 2/2",
         f"Error: no reply from 127.0.0.1:{port} within 0.3 s (2 tries); is an echo server "
-        "listening there? (try --timeout or --retries)"
-    )
+        "listening there? (try --timeout or --retries)",
+    ]
+
+
+def test_send_shows_rtt_on_a_terminal_and_only_the_replies_in_a_pipe() -> None:
+    from netkit.events import Recorder
+    from netkit.services.udp_echo import UdpEchoServer
+    from tests.helpers import read_pty
+
+    with UdpEchoServer(Recorder(), port=0) as server:
+        port = server.address[1]
+        argv = ["udp-echo", "send", "--port", str(port), "--no-color", "hello", "wörld"]
+        piped = run(*argv)
+        shown = read_pty([NETKIT, *argv], env()).decode()
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.decode() == "HELLO\nWöRLD\n"
+    assert piped.stderr == b""  # a script's stderr stays for errors
+    lines = shown.splitlines()
+    assert lines[0::2] == ["HELLO", "WöRLD"]
+    for line, size in zip(lines[1::2], (5, 6), strict=True):
+        assert re.fullmatch(rf"{size} B from 127\.0\.0\.1:{port} in [0-9.]+ ms", line), line
 
 
 def test_usage_errors_exit_2() -> None:

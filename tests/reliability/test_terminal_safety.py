@@ -189,7 +189,12 @@ def test_corpus_udp_echo_send_output_on_a_terminal() -> None:
     assert code == 0, run.output
     plain = check_terminal(run.output, "udp-echo send")
     check_escaped(plain, CORPUS, "udp-echo send")
-    assert plain.splitlines() == [escape(d) for d in CORPUS]  # one line per reply
+    # one line per reply; stdout and stderr share the terminal, and stderr
+    # has each reply's size, source and round-trip time
+    rtt = re.compile(r"\d+ B from 127\.0\.0\.1:\d+ in [0-9.]+ ms")
+    replies = [line for line in plain.splitlines() if not rtt.fullmatch(line)]
+    assert replies == [escape(d) for d in CORPUS]
+    assert len(plain.splitlines()) == 2 * len(CORPUS)
 
 
 def test_corpus_creosote_listen_terminal_and_log_file(tmp_path: Path) -> None:
@@ -406,7 +411,8 @@ def test_ten_thousand_byte_strings_every_datagram_renderer(data: bytes) -> None:
             assert len(lines) == len(shown_lines(body)), (event, plain)
             assert all(line.startswith("    ") for line in lines[1:]), (event, plain)
         else:
-            assert plain.count("\n") == 1, (event, plain)
+            # one line each; a reply has a second, on stderr: its size, source and RTT
+            assert plain.count("\n") == (2 if isinstance(event, Reply) else 1), (event, plain)
         buf, err = io.StringIO(), io.StringIO()
         JsonRenderer(out=buf, err=err)(event)
         line, note = buf.getvalue(), err.getvalue()
