@@ -95,19 +95,17 @@ class AsyncMode(Mode):
         stop = loop.create_future()
         waker = server.waker
 
+        conns = self.conns
+
         def on_wake() -> None:
             waker.drain()
             if server.stop_requested and not stop.done():
                 stop.set_result(None)
-
-        conns = self.conns
-
-        def on_wake_stopping() -> None:
-            waker.drain()
             if server.forced:  # a second Ctrl-C: close what is open now
                 for p in list(conns):
                     p.shutdown(graceful=False)
 
+        # one reader for the whole life (swapping readers on one fd is fragile)
         loop.add_reader(waker.fileno(), on_wake)
         try:
             if not server.stop_requested:
@@ -115,8 +113,6 @@ class AsyncMode(Mode):
             server.stopping = True
             assert self._aserver is not None
             self._aserver.close()
-            loop.remove_reader(waker.fileno())
-            loop.add_reader(waker.fileno(), on_wake_stopping)
             for p in list(conns):
                 p.shutdown(graceful=not server.forced)
             for graceful in (True, False):
