@@ -93,7 +93,7 @@ class Listening(Event):
     """A server is bound and ready: the first event every server emits."""
 
     event: ClassVar[str] = "listening"
-    optional = ("mode", "loop")
+    optional = ("mode", "loop", "logfile")
     host: str
     port: int
     transport: str  # "tcp" or "udp"
@@ -101,6 +101,8 @@ class Listening(Event):
     #: that runs ("uvloop" or "asyncio"); left out of the JSON when None
     mode: str | None = None
     loop: str | None = None
+    #: creosote listen --logfile: the file every accepted record goes to
+    logfile: str | None = None
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,7 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
             (f"{ev.transport} {host}:{ev.port}", "bold green"),
             (f" with --mode {ev.mode}" if ev.mode else "", ""),
             (f" on {ev.loop}" if ev.loop else "", ""),
+            (f", logging to {escape(ev.logfile)}" if ev.logfile else "", ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )

@@ -278,12 +278,13 @@ class CreosoteListener(Server):
 
     def listening(self, address: tuple[str, int]) -> Listening:
         """``listening`` for UDP, then for TCP (the core emits the one returned)."""
+        log = self.logfile
         if self._tcp_sock is None:
-            return Listening(host=address[0], port=address[1], transport="udp")
+            return Listening(host=address[0], port=address[1], transport="udp", logfile=log)
         if self._sock is not None:
-            self.emit(Listening(host=address[0], port=address[1], transport="udp"))
+            self.emit(Listening(host=address[0], port=address[1], transport="udp", logfile=log))
         host, port = bound_address(self._tcp_sock)
-        return Listening(host=host, port=port, transport="tcp")
+        return Listening(host=host, port=port, transport="tcp", logfile=log)
 
     def _forward_notice(self, level: str, message: str) -> None:
         self.emit(Notice(level=level, message=message))

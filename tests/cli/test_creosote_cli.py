@@ -177,3 +177,31 @@ def test_logfile_write_error_exit_1(tmp_path: Path) -> None:
     assert b"cannot write to log file" not in err and b"Traceback" not in err
     assert b"is incomplete" in err
     assert summary_of(out)["messages"] == 20
+
+
+def test_listen_names_its_logfile_in_the_banner_and_the_listening_event(tmp_path: Path) -> None:
+    log = tmp_path / "records\x1b[2J.log"  # a file name is shown escaped like any text
+    proc = subprocess.Popen(
+        [NETKIT, "creosote", "listen", "--port", "0", "--logfile", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        banner = read_line(proc.stderr, 10).decode()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert banner.startswith("listening on udp 127.0.0.1:") and "\x1b" not in banner
+    shown = str(log).replace("\x1b", "\\x1b")
+    assert banner.rstrip("\n").endswith(f", logging to {shown} (Ctrl-C to stop)"), banner
+    with Server("creosote", "listen", "--port", "0", "--json", "--logfile", str(log)) as srv:
+        assert srv.listening["logfile"] == str(log)
+        srv.stop()
+    with Server("upper-server", "serve", "--port", "0", "--json") as srv:
+        assert "logfile" not in srv.listening  # only when there is one
+        srv.stop()
