@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
 import click
 
 from netkit.cli._common import TIMEOUT, handle_failures, output_options, renderer
@@ -44,7 +50,38 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))
     out = renderer(json_output, no_color)
-    ok = run_demo(out, chosen, seconds=seconds)
+    with _interruptible():
+        ok = run_demo(out, chosen, seconds=seconds)
     out.close()
     if not ok:
         raise click.ClickException("a claim of the demo did not hold on this machine (see above)")
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C stops the demo: what it started is stopped on the
+    way out, and the clients that lose their server then (exercise 5's
+    measuring threads) end quietly instead of printing ``Exception in
+    thread``; one line on stderr and exit 130, as a shell expects."""
+    interrupted = threading.Event()
+    default_hook = threading.excepthook
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if not interrupted.is_set():
+            default_hook(args)
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    threading.excepthook = thread_hook  # left in place after an interrupt: threads may end late
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted.set()
+        sys.stderr.write("\nAborted: the demo was interrupted; everything it started is stopped.\n")
+        raise click.exceptions.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    threading.excepthook = default_hook

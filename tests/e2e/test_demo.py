@@ -138,3 +138,63 @@ def test_human_output_on_a_pipe_is_plain() -> None:
     )
     assert proc.returncode == 0
     assert b"Exercise 1" in proc.stdout and b"\x1b" not in proc.stdout
+
+
+def _established_tcp(pids: list[int]) -> int:
+    """How many ESTABLISHED TCP sockets (IPv4 or IPv6) the processes *pids* hold."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue  # gone meanwhile
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+                    count += 1
+    return count
+
+
+def test_ctrl_c_while_exercise_5_measures_is_quiet_and_exits_130() -> None:
+    """Issue 14 item 24: a real SIGINT while exercise 5's clients are busy: no
+    traceback from the measuring threads, one line, exit 130."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [NETKIT, "demo", "5", "--json", "--seconds", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "exercise" and first["exercise"] == "5", first
+        # wait (bounded) until the measuring clients are connected and busy
+        deadline = time.monotonic() + 30
+        while _established_tcp([proc.pid, *in_group(proc.pid)]) < 2:
+            assert time.monotonic() < deadline, "exercise 5 never connected a client"
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)  # polling /proc, not synchronising on time
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=5)
+    stderr = err.decode()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Exception in thread" not in stderr, stderr
+    assert stderr.strip().splitlines() == [
+        "Aborted: the demo was interrupted; everything it started is stopped."
+    ], stderr
+    assert in_group(proc.pid) == []
