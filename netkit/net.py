@@ -272,8 +272,11 @@ def bind_socket(
             if reuse_port and hasattr(socket, "SO_REUSEPORT"):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if ep.family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
-                # '::' serves IPv6 only unless asked; -4 / 0.0.0.0 serves IPv4
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                # '::' serves IPv6 and IPv4 (as ncat -l and socat's UDP6/TCP6
+                # listeners do), unless -6 asks for IPv6 only; any other
+                # IPv6 address is IPv6 only
+                both = version != 6 and _is_wildcard(ep.sockaddr)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if both else 1)
             sock.bind(ep.sockaddr)
             if socktype == socket.SOCK_STREAM:
                 sock.listen(backlog)
@@ -284,7 +287,25 @@ def bind_socket(
             continue
         return sock
     assert last is not None
-    raise NetError(describe_error(last, f"cannot listen on {where}")) from last
+    message = describe_error(last, f"cannot listen on {where}")
+    if last.errno == errno.EADDRINUSE and version != 6 and host.strip("[]") == "::":
+        message += "; '::' takes the port for IPv4 too (-6 for IPv6 only)"
+    raise NetError(message) from last
+
+
+def _is_wildcard(sockaddr: tuple[object, ...]) -> bool:
+    try:
+        return ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]).is_unspecified
+    except ValueError:
+        return False
+
+
+def dual_stack(sock: socket.socket | None) -> bool | None:
+    """For a socket bound to the IPv6 wildcard ``::``: True when it serves IPv4
+    too (IPV6_V6ONLY off), False when IPv6 only; None for any other address."""
+    if sock is None or sock.family != socket.AF_INET6 or not _is_wildcard(sock.getsockname()):
+        return None
+    return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
 
 
 def connect_socket(

@@ -132,6 +132,7 @@ class Server:
             self.proc.kill()
             _out, err = self.proc.communicate(timeout=5)
             raise AssertionError(f"{args} did not start: {err.decode(errors='replace')}") from None
+        self.first_line = line.decode(errors="replace")  # the banner, or the listening event
         if human:
             m = re.search(r"listening on (tcp|udp) (.*):(\d+)", line.decode(errors="replace"))
             assert m, line

@@ -174,7 +174,9 @@ def server_options(default_port: int) -> Callable[[F], F]:
             type=HostType(),
             default="127.0.0.1",
             show_default=True,
-            help="Address to listen on (127.0.0.1, ::1, 0.0.0.0, [::1]:PORT, ...).",
+            help="Address to listen on (127.0.0.1, ::1, 0.0.0.0, [::1]:PORT, ...); "
+            ":: serves IPv6 and IPv4 clients alike (dual-stack, as ncat -l does), "
+            "-6 -H :: IPv6 only.",
         )(f)
         return f
 

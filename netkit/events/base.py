@@ -93,7 +93,7 @@ class Listening(Event):
     """A server is bound and ready: the first event every server emits."""
 
     event: ClassVar[str] = "listening"
-    optional = ("mode", "loop", "logfile")
+    optional = ("mode", "loop", "logfile", "dual_stack")
     host: str
     port: int
     transport: str  # "tcp" or "udp"
@@ -103,6 +103,9 @@ class Listening(Event):
     loop: str | None = None
     #: creosote listen --logfile: the file every accepted record goes to
     logfile: str | None = None
+    #: bound to the IPv6 wildcard '::': true when IPv4 clients reach it too
+    #: (the default), false with -6 (IPv6 only); left out for other addresses
+    dual_stack: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,24 @@ DROP_LOOP = "loop"
 LOOP_STREAK = 64
 LOOP_WINDOW = 0.05
 
+# each a phrase without parentheses: the stop notice puts one in parentheses
 DROP_REASONS = {
-    DROP_LOW_PORT: f"source port below {LOWEST_REPLY_PORT} (another server: a reply could loop)",
-    DROP_SELF: "source is this server's own address and port (reflection loop)",
+    DROP_LOW_PORT: f"source port below {LOWEST_REPLY_PORT}, another server's: a reply could loop",
+    DROP_SELF: "source is this server's own address and port: a reflection loop",
     DROP_RATE: "source over its --rate limit",
-    DROP_LOOP: "source kept answering our replies at once (another UDP server: loop)",
+    DROP_LOOP: "source kept answering our replies at once, another UDP server's: a loop",
 }
+
+
+def drop_notice(dropped: dict[str, int]) -> str:
+    """The stop notice for the datagrams left unanswered, by reason, e.g.
+    ``not answered: 3 datagrams (source over its --rate limit)``."""
+    parts = [
+        f"{n} datagram{'' if n == 1 else 's'} ({DROP_REASONS[reason]})"
+        for reason, n in dropped.items()
+        if n
+    ]
+    return "not answered: " + "; ".join(parts)
 
 
 def reply(data: bytes, *, upper: bool) -> bytes:

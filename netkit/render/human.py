@@ -256,6 +256,7 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
             (f" with --mode {ev.mode}" if ev.mode else "", ""),
             (f" on {ev.loop}" if ev.loop else "", ""),
             (f", logging to {escape(ev.logfile)}" if ev.logfile else "", ""),
+            ({True: ", IPv6 and IPv4", False: ", IPv6 only", None: ""}[ev.dual_stack], ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )

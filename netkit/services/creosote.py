@@ -27,6 +27,7 @@ from netkit.net import (
     bind_socket,
     bound_address,
     describe_error,
+    dual_stack,
     format_peer,
     udp_drops,
 )
@@ -279,12 +280,18 @@ class CreosoteListener(Server):
     def listening(self, address: tuple[str, int]) -> Listening:
         """``listening`` for UDP, then for TCP (the core emits the one returned)."""
         log = self.logfile
-        if self._tcp_sock is None:
-            return Listening(host=address[0], port=address[1], transport="udp", logfile=log)
+        udp = None
         if self._sock is not None:
-            self.emit(Listening(host=address[0], port=address[1], transport="udp", logfile=log))
+            both = dual_stack(self._sock)
+            udp = Listening(address[0], address[1], "udp", logfile=log, dual_stack=both)
+        if self._tcp_sock is None:
+            assert udp is not None
+            return udp
+        if udp is not None:
+            self.emit(udp)
         host, port = bound_address(self._tcp_sock)
-        return Listening(host=host, port=port, transport="tcp", logfile=log)
+        both = dual_stack(self._tcp_sock)
+        return Listening(host, port, "tcp", logfile=log, dual_stack=both)
 
     def _forward_notice(self, level: str, message: str) -> None:
         self.emit(Notice(level=level, message=message))

@@ -84,7 +84,12 @@ class TimeServer(Server):
         return net.bound_address(self._sock)
 
     def listening(self, address: tuple[str, int]) -> Listening:
-        return Listening(host=address[0], port=address[1], transport=self.transport)
+        return Listening(
+            host=address[0],
+            port=address[1],
+            transport=self.transport,
+            dual_stack=net.dual_stack(self._sock),
+        )
 
     def serve(self) -> None:
         assert self._sock is not None

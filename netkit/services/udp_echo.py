@@ -21,6 +21,7 @@ from netkit.net import (
     bind_socket,
     bound_address,
     describe_error,
+    dual_stack,
     format_peer,
 )
 from netkit.protocols import echo
@@ -68,7 +69,9 @@ class UdpEchoServer(Server):
         return bound_address(self._sock)
 
     def listening(self, address: tuple[str, int]) -> Listening:
-        return Listening(host=address[0], port=address[1], transport="udp")
+        return Listening(
+            host=address[0], port=address[1], transport="udp", dual_stack=dual_stack(self._sock)
+        )
 
     def _policy(self, own: tuple[str, int], packed: bool) -> echo.EchoPolicy:
         own_packed = b""
@@ -170,12 +173,7 @@ class UdpEchoServer(Server):
             self.counts["replied"] += self._replied
         self.add_counts({f"dropped_{r}": n for r, n in self._dropped.items()})
         if any(self._dropped.values()) and not self.quiet:
-            notes = ", ".join(
-                f"{n_dropped} ({echo.DROP_REASONS[r]})"
-                for r, n_dropped in self._dropped.items()
-                if n_dropped
-            )
-            self.emit(Notice(level="info", message=f"not answered: {notes}"))
+            self.emit(Notice(level="info", message=echo.drop_notice(self._dropped)))
 
     def close(self) -> None:
         if self._sock is not None:

@@ -181,7 +181,14 @@ class UpperServer(Server):
     def listening(self, address: tuple[str, int]) -> Listening:
         mode = None if self.udp else self.mode
         loop = self.loop_used or None
-        return Listening(address[0], address[1], self.transport, mode=mode, loop=loop)
+        return Listening(
+            address[0],
+            address[1],
+            self.transport,
+            mode=mode,
+            loop=loop,
+            dual_stack=net.dual_stack(self._sock),
+        )
 
     def serve(self) -> None:
         if self.strategy is not None:

@@ -199,3 +199,25 @@ def test_closed_stdout_stops_the_server_without_traceback(command: list[str]) ->
         if proc.stderr is not None:
             proc.stderr.close()
     assert b"Traceback" not in err
+
+
+def test_drop_notice_on_stop_has_one_level_of_parentheses() -> None:
+    """Issue 14 item 8: the stop notice counting unanswered datagrams reads cleanly."""
+    with Server("udp-echo", "serve", "--port", "0", "--rate", "1", human=True) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("127.0.0.1", srv.port))
+            for i in range(5):
+                s.send(b"%d" % i)
+        # a probe from another source address (a bucket of its own), sent after the
+        # five: once it is answered, the five were handled
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as p:
+            p.bind(("127.0.0.2", 0))
+            p.settimeout(5)
+            p.sendto(b"probe", ("127.0.0.1", srv.port))
+            assert p.recv(100) == b"PROBE"
+        code, _out, err = srv.stop(signal.SIGINT)
+    assert code == 0, err
+    [line] = [ln for ln in err.decode().splitlines() if ln.startswith("netkit: info: not answ")]
+    pattern = r"netkit: info: not answered: (\d) datagrams? \(source over its --rate limit\)"
+    m = re.fullmatch(pattern, line)
+    assert m and 1 <= int(m.group(1)) <= 4, line

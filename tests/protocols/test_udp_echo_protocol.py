@@ -88,3 +88,16 @@ def test_loop_guard_needs_the_answers_back_to_back() -> None:
     for i in range(10):  # our own reply, but a second after it: a client's retry
         assert not guard.looped(peer, b"HI", float(i))
         guard.sent(peer, b"HI", float(i))
+
+
+def test_drop_notice_reads_cleanly() -> None:
+    """Issue 14 item 8: one level of parentheses, a count with its noun, '; ' between reasons."""
+    assert all("(" not in why and ")" not in why for why in echo.DROP_REASONS.values())
+    counts = dict.fromkeys(echo.DROP_REASONS, 0)
+    counts[echo.DROP_RATE] = 3
+    assert echo.drop_notice(counts) == "not answered: 3 datagrams (source over its --rate limit)"
+    counts[echo.DROP_LOW_PORT] = 1
+    assert echo.drop_notice(counts) == (
+        "not answered: 1 datagram (source port below 1024, another server's: a reply could "
+        "loop); 3 datagrams (source over its --rate limit)"
+    )
