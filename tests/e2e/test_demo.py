@@ -186,7 +186,7 @@ def test_ctrl_c_while_exercise_5_measures_is_quiet_and_exits_130() -> None:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.02)  # polling /proc, not synchronising on time
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
