@@ -10,10 +10,13 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import queue
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -207,6 +210,35 @@ class Endpoint:
         return format_peer(self.sockaddr)
 
 
+def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run a blocking lookup in a daemon thread; give up after *timeout* seconds.
+
+    The libc resolver has no timeout a caller can set (resolv.conf's, 5 s
+    times 2 attempts by default, is the system's); a daemon thread lets the
+    command end on time even if the lookup hangs.  The one mechanism for
+    ``resolve`` and every client's name lookup: NetError ``WHAT: no answer
+    from the system resolver within N s``.
+    """
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as exc:
+            box.put((False, exc))
+
+    threading.Thread(target=run, name="netkit-resolve", daemon=True).start()
+    try:
+        ok, value = box.get(timeout=max(timeout, 0.0))
+    except queue.Empty:
+        raise NetError(
+            f"{what}: no answer from the system resolver within {timeout:.3g} s"
+        ) from None
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
 def lookup(
     host: str,
     port: int,
@@ -214,12 +246,25 @@ def lookup(
     socktype: socket.SocketKind,
     version: int | None = None,
     passive: bool = False,
+    timeout: float | None = None,
 ) -> list[Endpoint]:
-    """getaddrinfo for *host*/*port*; a failure becomes :class:`NetError`."""
+    """getaddrinfo for *host*/*port*; a failure becomes :class:`NetError`.
+
+    With *timeout*, a name (not an address) is looked up in a thread and
+    given up after that many seconds (:func:`bounded`).
+    """
     flags = socket.AI_PASSIVE if passive else 0
     where = f"{format_host(host)}:{port}"
+    family = family_of(version)
+
+    def resolve() -> list[Any]:
+        return socket.getaddrinfo(host, port, family, socktype, 0, flags)
+
     try:
-        infos = socket.getaddrinfo(host, port, family_of(version), socktype, 0, flags)
+        if timeout is None or is_ip_address(host):
+            infos = resolve()
+        else:
+            infos = bounded(resolve, timeout, f"cannot resolve {host!r}")
     except socket.gaierror as exc:
         scope = _missing_scope(host)
         if scope is not None:
@@ -308,6 +353,26 @@ def dual_stack(sock: socket.socket | None) -> bool | None:
     return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
 
 
+def seconds(value: float) -> str:
+    """A wait for a message, two significant digits: ``2``, ``0.5``, ``0.33``, ``12``
+    (a share of a deadline that is a hair short of the whole prints as the whole)."""
+    return f"{value:.2g}" if value < 10 else str(round(value))
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until the monotonic *deadline* (never below 0); None for none."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+def share(deadline: float | None, parts: int, cap: float | None = None) -> float | None:
+    """One of *parts* equal shares of the time left until *deadline*, at most *cap*."""
+    left = remaining(deadline)
+    if left is None:
+        return cap
+    part = left / max(parts, 1)
+    return part if cap is None else min(part, cap)
+
+
 def connect_socket(
     host: str,
     port: int,
@@ -315,15 +380,29 @@ def connect_socket(
     socktype: socket.SocketKind,
     version: int | None = None,
     timeout: float | None = None,
+    deadline: float | None = None,
 ) -> socket.socket:
-    """Connect to the first address of *host* that answers; :class:`NetError` if none."""
+    """Connect to the first address of *host* that answers; :class:`NetError` if none.
+
+    One deadline (monotonic; *timeout* seconds from now unless given) bounds
+    the whole: the name lookup, then each address in turn gets an equal
+    share of what is left, so a name with several silent addresses still
+    ends on time.  The socket keeps *timeout* for what follows.
+    """
+    if deadline is None and timeout is not None:
+        deadline = time.monotonic() + timeout
     last: OSError | None = None
     where = f"{format_host(host)}:{port}"
-    for ep in lookup(host, port, socktype=socktype, version=version):
+    found = lookup(host, port, socktype=socktype, version=version, timeout=remaining(deadline))
+    for i, ep in enumerate(found):
         sock = socket.socket(ep.family, ep.socktype)
-        sock.settimeout(timeout)
         try:
+            wait = share(deadline, len(found) - i, timeout)
+            if wait is not None and wait <= 0:
+                raise TimeoutError
+            sock.settimeout(wait)
             sock.connect(ep.sockaddr)
+            sock.settimeout(timeout)
         except OSError as exc:
             sock.close()
             last = exc
@@ -365,7 +444,13 @@ class DatagramPeer:
     address that cannot even be sent to) moves on to the next address and
     runs again, and *on_note* is told which address was skipped and, after
     a fallback, which one answered.  Once an address has answered, the peer
-    stays with it.  Each address gets the whole timeout of its attempt.
+    stays with it.
+
+    Until then one *deadline* (monotonic; *timeout* seconds from now unless
+    given) bounds the whole: the name lookup (at most *timeout*), then every
+    address in turn, each getting an equal share of what is left
+    (:meth:`wait`), so a name with a silent address still ends on time.
+    After the first answer each exchange waits *timeout* again.
     """
 
     def __init__(
@@ -376,8 +461,15 @@ class DatagramPeer:
         version: int | None = None,
         timeout: float | None = None,
         on_note: Callable[[str], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
-        found = lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)
+        if deadline is None and timeout is not None:
+            deadline = time.monotonic() + timeout
+        self.deadline = deadline
+        budget = remaining(deadline)
+        if budget is not None and timeout is not None:
+            budget = min(budget, timeout)
+        found = lookup(host, port, socktype=socket.SOCK_DGRAM, version=version, timeout=budget)
         unique = list(dict.fromkeys(ep.sockaddr for ep in found))
         self.endpoints = [next(ep for ep in found if ep.sockaddr == sa) for sa in unique]
         self.timeout = timeout
@@ -386,6 +478,15 @@ class DatagramPeer:
         self._index = 0
         self._skipped: list[str] = []  # "ADDRESS (why)" for each address that did not answer
         self._sock: socket.socket | None = None
+
+    def wait(self, tries: int = 1) -> float | None:
+        """How long the next try may wait for an answer: *timeout* once an address
+        has answered; before that, an equal share of the time left until the
+        deadline for each of the *tries* left on each address left."""
+        if self.answered:
+            return self.timeout
+        left = len(self.endpoints) - self._index
+        return share(self.deadline, left * max(tries, 1), self.timeout)
 
     @property
     def peer(self) -> str:
@@ -438,12 +539,15 @@ class DatagramPeer:
         def attempt(sock: socket.socket) -> bytes:
             peer = format_peer(sock.getpeername())
             action = f"{what} from {peer}" if what else peer
+            wait = self.wait()
             try:
-                sock.settimeout(self.timeout)
+                if wait is not None and wait <= 0:
+                    raise TimeoutError
+                sock.settimeout(wait)
                 sock.send(payload)
                 return sock.recv(UDP_MAX_PAYLOAD)
             except TimeoutError:
-                waited = f"no reply within {self.timeout:g} s"
+                waited = f"no reply within {seconds(wait or 0)} s"
                 raise NoAnswer(f"{action}: {waited}", waited) from None
             except OSError as exc:
                 raise NoAnswer.from_error(exc, action) from None

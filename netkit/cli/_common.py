@@ -194,7 +194,9 @@ def client_options(default_port: int, default_timeout: float = 2.0) -> Callable[
             type=TIMEOUT,
             default=default_timeout,
             show_default=True,
-            help="Seconds to wait for the server before giving up (exit 1).",
+            help="Seconds to wait for the server before giving up (exit 1). One deadline "
+            "covers the name lookup, every address of the name (each gets its share) and "
+            "the first answer; each later answer gets as long again.",
         )(f)
         f = family_options(f)
         f = click.option(

@@ -304,7 +304,8 @@ MAX_LINE = 64 << 10  # --lines: a longer line is sent in pieces of this size
     type=TIMEOUT,
     default=0.25,
     show_default=True,
-    help="Seconds to wait after the last chunk for the host to say nothing listens (ICMP).",
+    help="Seconds to wait after the last chunk for the host to say nothing listens (ICMP); "
+    "it also bounds the name lookup (at least 1 s).",
 )
 @click.option(
     "--lines",
@@ -399,7 +400,14 @@ def spew(
         _check_chunk_size(encode(data), chunk_size)
     elif sys.stdin is None:
         raise click.UsageError("stdin is closed: give a MESSAGE, or pipe the text in")
-    sender = Spewer(name, number, version=version, chunk_size=chunk_size, strict=not lines)
+    sender = Spewer(
+        name,
+        number,
+        version=version,
+        chunk_size=chunk_size,
+        strict=not lines,
+        lookup_timeout=max(timeout, 1.0),
+    )
     try:
         if not stdin:
             sender.send(encode(data))

@@ -62,11 +62,15 @@ class Spewer:
         version: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         strict: bool = True,
+        lookup_timeout: float | None = None,
     ) -> None:
         self.where = f"{format_host(host)}:{port}"
         self.chunk_size = chunk_size
         self.strict = strict
-        self.sock = connect_socket(host, port, socktype=socket.SOCK_DGRAM, version=version)
+        deadline = None if lookup_timeout is None else time.monotonic() + lookup_timeout
+        self.sock = connect_socket(
+            host, port, socktype=socket.SOCK_DGRAM, version=version, deadline=deadline
+        )
         self.peer = format_peer(self.sock.getpeername())
         self.messages = self.bytes = self.chunks = self.datagram_bytes = self.refused = 0
 

@@ -63,7 +63,10 @@ class SntpClient:
         notice: Callable[[str], None] = lambda message: None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.ep = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version)[0]
+        # one deadline for the lookup and the first answer
+        self._first_deadline: float | None = time.monotonic() + timeout
+        found = net.lookup(host, port, socktype=socket.SOCK_DGRAM, version=version, timeout=timeout)
+        self.ep = found[0]
         self.where = self.ep.text
         self.timeout = timeout
         self.ntp_version = ntp_version
@@ -95,12 +98,16 @@ class SntpClient:
         except OSError as exc:
             raise net.NetError(net.describe_error(exc, f"sntp to {self.where}")) from None
         deadline = start + self.timeout
+        if self._first_deadline is not None:
+            deadline = min(deadline, self._first_deadline)
+            self._first_deadline = None
         ignored: list[str] = []
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 why = f" (ignored {len(ignored)}: {ignored[-1]})" if ignored else ""
-                raise self._fail(f"no valid reply within {self.timeout:g} s{why}")
+                waited = net.seconds(deadline - start)
+                raise self._fail(f"no valid reply within {waited} s{why}")
             self.sock.settimeout(left)
             try:
                 data, addr = self.sock.recvfrom(net.UDP_MAX_PAYLOAD)

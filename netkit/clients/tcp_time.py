@@ -56,6 +56,8 @@ def get_time(
 
     Over UDP each address of *host* is tried in turn until one answers
     (*on_note* hears which one did, after a fallback); TCP connects the same way.
+    One deadline, *timeout* seconds from the start, bounds it all: the name
+    lookup, every address tried and the reply.
     """
     where = f"{net.format_host(host)}:{port}"
     what = f"{protocol} from {where}"
@@ -65,13 +67,18 @@ def get_time(
     deadline = start + timeout
     if udp:
         with net.DatagramPeer(
-            host, port, version=version, timeout=timeout, on_note=on_note
+            host, port, version=version, timeout=timeout, on_note=on_note, deadline=deadline
         ) as dgram:
             data = dgram.request(b"", protocol)  # RFC 868 / 867: any datagram, the empty one too
             where = dgram.peer
     else:
         sock = net.connect_socket(
-            host, port, socktype=socket.SOCK_STREAM, version=version, timeout=timeout
+            host,
+            port,
+            socktype=socket.SOCK_STREAM,
+            version=version,
+            timeout=timeout,
+            deadline=deadline,
         )
         with sock:
             where = net.format_peer(sock.getpeername())

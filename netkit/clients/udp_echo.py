@@ -19,6 +19,7 @@ from netkit.net import (
     NoAnswer,
     describe_error,
     format_peer,
+    seconds,
 )
 from netkit.protocols import echo
 
@@ -53,7 +54,12 @@ def send_messages(
     def note(message: str) -> None:
         sink(Notice("note", message))
 
-    with DatagramPeer(host, port, version=version, timeout=timeout, on_note=note) as peer:
+    # one deadline for the lookup, every address of the name and the first reply
+    # (with its retries); each later message gets timeout per try again
+    deadline = time.monotonic() + timeout * (1 + retries)
+    with DatagramPeer(
+        host, port, version=version, timeout=timeout, on_note=note, deadline=deadline
+    ) as peer:
         for message in messages:
             expected = _expected(message)
 
@@ -62,7 +68,7 @@ def send_messages(
                 message=message,
                 expected=expected,
                 earlier=earlier,
-                timeout=timeout,
+                wait=peer.wait,
                 retries=retries,
                 note=note,
             )
@@ -86,15 +92,18 @@ def _exchange(
     message: bytes,
     expected: tuple[bytes, bytes],
     earlier: set[bytes],
-    timeout: float,
+    wait: Callable[[int], float | None],
     retries: int,
     note: Callable[[str], None],
 ) -> tuple[bytes, float, int]:
     where = format_peer(sock.getpeername())
     tries = 1 + retries
+    waited = 0.0
     for attempt in range(1, tries + 1):
+        timeout = wait(tries - attempt + 1) or 0.0
         if attempt > 1:
-            note(f"no reply from {where} within {timeout:g} s, try {attempt}/{tries}")
+            note(f"no reply from {where} within {seconds(waited)} s, try {attempt}/{tries}")
+        waited = timeout
         sent_at = time.monotonic()
         try:
             sock.send(message)
@@ -123,9 +132,9 @@ def _exchange(
             return reply, time.monotonic() - sent_at, attempt
     what = "try" if tries == 1 else "tries"
     raise NoAnswer(
-        f"no reply from {where} within {timeout:g} s ({tries} {what}); is an echo server "
+        f"no reply from {where} within {seconds(waited)} s ({tries} {what}); is an echo server "
         "listening there? (try --timeout or --retries)",
-        f"no reply within {timeout:g} s",
+        f"no reply within {seconds(waited)} s",
     )
 
 

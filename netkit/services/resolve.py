@@ -9,14 +9,12 @@ timeout and fail with :class:`netkit.net.NetError` carrying one clear line.
 from __future__ import annotations
 
 import ipaddress
-import queue
 import socket
-import threading
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from netkit.events.resolve import Resolved
 from netkit.net import NetError, family_of, format_host, is_ip_address
+from netkit.net import bounded as _bounded
 from netkit.protocols.dnsstatus import (
     ANSWER,
     NODATA,
@@ -29,30 +27,6 @@ from netkit.protocols.dnsstatus import (
 T = TypeVar("T")
 
 RECORD_TYPES = ("A", "AAAA", "PTR", "CNAME", "MX", "NS", "TXT", "SOA")
-
-
-def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
-    """Run a blocking lookup in a daemon thread; give up after *timeout* seconds.
-
-    The libc resolver has no timeout of its own that a caller can set; a
-    daemon thread lets the command exit on time even if the lookup hangs.
-    """
-    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-    def run() -> None:
-        try:
-            box.put((True, fn()))
-        except BaseException as exc:
-            box.put((False, exc))
-
-    threading.Thread(target=run, name="netkit-resolve", daemon=True).start()
-    try:
-        ok, value = box.get(timeout=timeout)
-    except queue.Empty:
-        raise NetError(f"{what}: no answer from the system resolver within {timeout:g} s") from None
-    if ok:
-        return value  # type: ignore[no-any-return]
-    raise value
 
 
 def _split(addresses: list[str]) -> tuple[list[str], list[str]]:

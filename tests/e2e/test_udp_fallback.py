@@ -144,3 +144,30 @@ def test_every_address_refused_is_one_line_naming_each(hosts: tuple[Path, str, s
         lines = res.stderr.decode().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: "), lines
         assert _fmt(first_host, port) in lines[0] and _fmt(second_host, port) in lines[0]
+
+
+@pytest.mark.parametrize("command", list(SERVERS))
+def test_every_address_silent_ends_within_the_one_timeout(
+    hosts: tuple[Path, str, str], command: str
+) -> None:
+    """Issue 14 item 12: two silent addresses share --timeout; they do not get it each."""
+    import time
+
+    path, first_host, second_host = hosts
+    argv = SERVERS[command][1]
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+        with _silent("127.0.0.1", port):
+            start = time.monotonic()
+            res = _in_namespace(
+                path, [NETKIT, *argv, "-H", NAME, "-p", str(port), "--timeout", "2"]
+            )
+            took = time.monotonic() - start
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    assert _fmt(first_host, port) in lines[0] and _fmt(second_host, port) in lines[0], lines
+    assert "within 1 s" in lines[0], lines  # each address had half of the 2 s
+    # 2 s in all (not 4), plus start-up on a busy machine
+    assert 1.9 < took < 3.5, took
