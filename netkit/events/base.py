@@ -93,7 +93,7 @@ class Listening(Event):
     """A server is bound and ready: the first event every server emits."""
 
     event: ClassVar[str] = "listening"
-    optional = ("mode", "loop", "logfile")
+    optional = ("mode", "loop", "logfile", "impl")
     host: str
     port: int
     transport: str  # "tcp" or "udp"
@@ -103,6 +103,9 @@ class Listening(Event):
     loop: str | None = None
     #: creosote listen --logfile: the file every accepted record goes to
     logfile: str | None = None
+    #: upper-server over TCP: whose server code runs, "netkit" or "socketserver"
+    #: (the standard library's classes, ``--impl socketserver``)
+    impl: str | None = None
 
 
 @dataclass(frozen=True)
