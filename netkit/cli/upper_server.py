@@ -28,7 +28,8 @@ def upper_server() -> None:
     """Line upper-caser over TCP or UDP: each line comes back in capitals.
 
     An empty line (or EOF) ends a session.  The server runs in one of four
-    modes, the lecture's socketserver variants and an event loop.
+    modes: three that behave like the lecture's socketserver variants, and an
+    event loop; --impl socketserver runs the standard library's classes.
 
     \b
     Examples:
