@@ -97,10 +97,16 @@ def format_host(host: str) -> str:
 
 
 def format_peer(addr: tuple[object, ...] | str) -> str:
-    """``host:port`` for an IPv4 sockaddr, ``[host]:port`` for IPv6."""
+    """``host:port`` for an IPv4 sockaddr, ``[host]:port`` for IPv6.
+
+    An IPv4 client of a dual-stack ``::`` socket arrives as ``::ffff:a.b.c.d``;
+    it is shown as the IPv4 address it is (``a.b.c.d:port``), as ncat does.
+    """
     if isinstance(addr, str):  # AF_UNIX
         return addr
     host, port = str(addr[0]), int(str(addr[1]))
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
     return f"{format_host(host)}:{port}"
 
 
@@ -320,7 +326,7 @@ def bind_socket(
                 # '::' serves IPv6 and IPv4 (as ncat -l and socat's UDP6/TCP6
                 # listeners do), unless -6 asks for IPv6 only; any other
                 # IPv6 address is IPv6 only
-                both = version != 6 and _is_wildcard(ep.sockaddr)
+                both = version != 6 and is_wildcard(ep.sockaddr)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if both else 1)
             sock.bind(ep.sockaddr)
             if socktype == socket.SOCK_STREAM:
@@ -338,7 +344,7 @@ def bind_socket(
     raise NetError(message) from last
 
 
-def _is_wildcard(sockaddr: tuple[object, ...]) -> bool:
+def is_wildcard(sockaddr: tuple[object, ...]) -> bool:
     try:
         return ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]).is_unspecified
     except ValueError:
@@ -348,7 +354,7 @@ def _is_wildcard(sockaddr: tuple[object, ...]) -> bool:
 def dual_stack(sock: socket.socket | None) -> bool | None:
     """For a socket bound to the IPv6 wildcard ``::``: True when it serves IPv4
     too (IPV6_V6ONLY off), False when IPv6 only; None for any other address."""
-    if sock is None or sock.family != socket.AF_INET6 or not _is_wildcard(sock.getsockname()):
+    if sock is None or sock.family != socket.AF_INET6 or not is_wildcard(sock.getsockname()):
         return None
     return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
 

@@ -28,7 +28,8 @@ def upper_server() -> None:
     """Line upper-caser over TCP or UDP: each line comes back in capitals.
 
     An empty line (or EOF) ends a session.  The server runs in one of four
-    modes, the lecture's socketserver variants and an event loop.
+    modes: three that behave like the lecture's socketserver variants, and an
+    event loop; --impl socketserver runs the standard library's classes.
 
     \b
     Examples:
@@ -47,6 +48,16 @@ def upper_server() -> None:
     default=None,
     help="sync: one client at a time; thread / fork: one thread / process per "
     "connection; async: one event loop.  [default: thread]",
+)
+@click.option(
+    "--impl",
+    type=click.Choice(["netkit", "socketserver"]),
+    default="netkit",
+    show_default=True,
+    help="socketserver: run the standard library's own TCPServer / ThreadingTCPServer / "
+    "ForkingTCPServer (--mode sync / thread / fork) with the lecture's handler, to watch "
+    "what netkit's modes add (no idle or line timeout, no line cap, no client cap; sync "
+    "leaves a second client in the kernel's backlog).",
 )
 @click.option("--udp", is_flag=True, help="Serve UDP: each datagram comes back upper-cased.")
 @click.option(
@@ -125,6 +136,7 @@ def serve(
     grace: float,
     prefork: int | None,
     loop_name: str,
+    impl: str,
 ) -> None:
     """Send back each line upper-cased, with the same line ending.
 
@@ -133,8 +145,15 @@ def serve(
     like udp-echo, a datagram from a port below 1024, from the server's own
     address or from a peer answering its replies at once (another UDP server)
     is not answered; those are counted in the summary.
+
+    --impl socketserver runs the standard library's socketserver classes
+    instead of netkit's modes, with the same log and the same stop; the
+    options those classes have no equivalent for are refused.
     """
     import os
+
+    if impl == "socketserver":
+        _refuse_for_socketserver(mode, udp)
 
     if udp and mode is not None:
         raise click.UsageError("--mode applies to TCP; --udp serves every datagram in one loop")
@@ -152,10 +171,25 @@ def serve(
             raise click.UsageError(
                 "--loop uvloop: uvloop is not installed (pip install 'netkit-cli[fast]')"
             ) from None
-    from netkit.services.upper import UpperServer
-
     name, port = endpoint(host, port)
     out = renderer(json_output, no_color, quiet)
+    if impl == "socketserver":
+        from netkit.services.upper_socketserver import SocketserverUpper
+
+        lecture = SocketserverUpper(
+            out,
+            host=name,
+            port=port,
+            version=version,
+            mode=mode,
+            count=count,
+            quiet=quiet,
+            grace=grace,
+        )
+        run_server(lecture, out, grace=grace)
+        return
+    from netkit.services.upper import UpperServer
+
     service = UpperServer(
         out,
         host=name,
@@ -175,6 +209,37 @@ def serve(
         plain=plain,
     )
     run_server(service, out, grace=grace)
+
+
+#: what the socketserver classes cannot do, by option: why, in a few words
+_NOT_IN_SOCKETSERVER = {
+    "udp": "netkit serves UDP itself, behind the reply guards of every netkit UDP server",
+    "plain": "the lecture's handler upper-cases",
+    "max_line": "readline() has no line cap",
+    "idle_timeout": "a StreamRequestHandler waits for a line for good",
+    "line_timeout": "a StreamRequestHandler waits for a line for good",
+    "max_clients": "the classes start a thread or process per client however many",
+    "prefork": "ForkingTCPServer forks per connection",
+    "loop_name": "--loop goes with --mode async",
+}
+
+
+def _refuse_for_socketserver(mode: str | None, udp: bool) -> None:
+    """--impl socketserver: one usage error naming an option it cannot honour."""
+    from click.core import ParameterSource
+
+    from netkit.events.upper_server import SOCKETSERVER_CLASSES
+
+    ctx = click.get_current_context()
+    if mode is not None and mode not in SOCKETSERVER_CLASSES:
+        raise click.UsageError(
+            f"--impl socketserver runs --mode sync, thread or fork (TCPServer, "
+            f"ThreadingTCPServer, ForkingTCPServer); --mode {mode} is netkit's only"
+        )
+    for name, why in _NOT_IN_SOCKETSERVER.items():
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT):
+            option = "--loop" if name == "loop_name" else "--" + name.replace("_", "-")
+            raise click.UsageError(f"{option} does not go with --impl socketserver: {why}")
 
 
 @upper_server.command("send")

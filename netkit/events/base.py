@@ -93,7 +93,7 @@ class Listening(Event):
     """A server is bound and ready: the first event every server emits."""
 
     event: ClassVar[str] = "listening"
-    optional = ("mode", "loop", "logfile", "dual_stack")
+    optional = ("mode", "loop", "logfile", "dual_stack", "impl")
     host: str
     port: int
     transport: str  # "tcp" or "udp"
@@ -106,6 +106,9 @@ class Listening(Event):
     #: bound to the IPv6 wildcard '::': true when IPv4 clients reach it too
     #: (the default), false with -6 (IPv6 only); left out for other addresses
     dual_stack: bool | None = None
+    #: upper-server over TCP: whose server code runs, "netkit" or "socketserver"
+    #: (the standard library's classes, ``--impl socketserver``)
+    impl: str | None = None
 
 
 @dataclass(frozen=True)

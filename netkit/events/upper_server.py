@@ -7,6 +7,14 @@ from typing import Any, ClassVar
 
 from netkit.events.base import Event
 
+#: upper-server --impl socketserver: --mode -> the class of the standard
+#: library's socketserver that runs (the service picks it, the banner names it)
+SOCKETSERVER_CLASSES: dict[str, str] = {
+    "sync": "TCPServer",
+    "thread": "ThreadingTCPServer",
+    "fork": "ForkingTCPServer",
+}
+
 
 @dataclass(frozen=True)
 class Connected(Event):

@@ -254,12 +254,22 @@ def _listening(r: HumanRenderer, ev: Listening) -> None:
             ("listening on ", ""),
             (f"{ev.transport} {host}:{ev.port}", "bold green"),
             (f" with --mode {ev.mode}" if ev.mode else "", ""),
+            (_impl(ev), ""),
             (f" on {ev.loop}" if ev.loop else "", ""),
             (f", logging to {escape(ev.logfile)}" if ev.logfile else "", ""),
             ({True: ", IPv6 and IPv4", False: ", IPv6 only", None: ""}[ev.dual_stack], ""),
             (" (Ctrl-C to stop)", "dim"),
         )
     )
+
+
+def _impl(ev: Listening) -> str:
+    """`` on socketserver.TCPServer`` when the standard library's class runs."""
+    if ev.impl != "socketserver" or ev.mode is None:
+        return ""
+    from netkit.events.upper_server import SOCKETSERVER_CLASSES
+
+    return f" on the standard library's socketserver.{SOCKETSERVER_CLASSES.get(ev.mode, '?')}"
 
 
 def uptime(seconds: float) -> str:

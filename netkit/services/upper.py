@@ -3,12 +3,17 @@
 The protocol is one sans-IO session (:class:`netkit.protocols.upper.UpperSession`);
 how connections are served is a mode from :data:`netkit.services.modes.MODES`:
 
-- ``sync``: one client at a time (socketserver.TCPServer); clients that
-  connect meanwhile are accepted, logged as waiting and served in turn.
-- ``thread``: one thread per connection (ThreadingMixIn), capped.
-- ``fork``: one process per connection (ForkingMixIn), capped, each child
-  reaped as soon as it exits; or ``prefork``: N workers made at start that
-  each accept and serve, replaced when one dies.
+- ``sync``: one client at a time, like socketserver.TCPServer; but clients
+  that connect meanwhile are accepted, logged as waiting and served in turn
+  (TCPServer leaves them unseen in the kernel's listen backlog).
+- ``thread``: one thread per connection, like ThreadingMixIn, but capped.
+- ``fork``: one process per connection, like ForkingMixIn, capped, each
+  child reaped as soon as it exits; or ``prefork``: N workers made at start
+  that each accept and serve, replaced when one dies.
+
+These behave like the socketserver classes, with timeouts and caps the
+classes do not have; ``--impl socketserver``
+(:mod:`netkit.services.upper_socketserver`) runs the classes themselves.
 - ``async``: one asyncio event loop (uvloop when available) with a
   Protocol class: no per-line awaits.
 
@@ -181,6 +186,7 @@ class UpperServer(Server):
     def listening(self, address: tuple[str, int]) -> Listening:
         mode = None if self.udp else self.mode
         loop = self.loop_used or None
+        impl = None if self.udp else "netkit"
         return Listening(
             address[0],
             address[1],
@@ -188,6 +194,7 @@ class UpperServer(Server):
             mode=mode,
             loop=loop,
             dual_stack=net.dual_stack(self._sock),
+            impl=impl,
         )
 
     def serve(self) -> None:

@@ -79,3 +79,18 @@ def test_creosote_listen_udp_and_tcp_dual_stack() -> None:
             s.sendto(b"over ipv4", ("127.0.0.1", srv.port))
         ev = srv.next_event()
         assert ev["event"] == "message" and ev["text"] == "over ipv4", ev
+        assert ev["peer"].startswith("127.0.0.1:"), ev  # not [::ffff:127.0.0.1]
+
+
+@pytest.mark.parametrize("impl", ["netkit", "socketserver"])
+def test_ipv4_client_of_a_dual_stack_socket_is_shown_as_ipv4(impl: str) -> None:
+    argv = ["upper-server", "serve", "--mode", "thread", "--impl", impl]
+    with Server(*argv, "--host", "::", "--port", "0", "--json") as srv:
+        assert srv.listening["dual_stack"] is True, srv.listening
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"hi\n")
+            assert s.recv(100) == b"HI\n"
+            local = s.getsockname()
+            ev = srv.next_event()
+            assert ev["event"] == "connect", ev
+            assert ev["peer"] == f"127.0.0.1:{local[1]}", ev

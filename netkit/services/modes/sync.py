@@ -1,7 +1,9 @@
 """``--mode sync``: one client at a time, like ``socketserver.TCPServer``.
 
 Clients that connect meanwhile are accepted, logged as waiting (up to
-``--max-clients`` of them) and served in turn.  Everything runs on the
+``--max-clients`` of them) and served in turn; TCPServer itself does not
+accept them (they wait unseen in the kernel's listen backlog: ``--impl
+socketserver`` shows it).  Everything runs on the
 server's one loop; the client being served is one more file it watches,
 with a timer for its idle timeout.
 """
