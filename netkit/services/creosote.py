@@ -632,6 +632,8 @@ class CreosoteListener(Server):
             self.bump("forwarded", forwarder.sent)
             if forwarder.dropped:
                 self.bump("forward_dropped", forwarder.dropped)
+            if forwarder.resets:
+                self.bump("forward_resets", forwarder.resets)
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not
