@@ -249,7 +249,7 @@ def test_logger_filter_is_a_prefix_match_on_dotted_names() -> None:
     assert counts["filtered"] == 4  # apple, other, no logger, App (case matters)
     shown, counts, _err = _listen_and_send(
         ["--logger", "app.db."],
-        datagrams[:-1] + [("127.0.0.1", _record("app.db", "info", "z"))],
+        [*datagrams[:-1], ("127.0.0.1", _record("app.db", "info", "z"))],
         "z",
     )
     assert [e["logger"] for e in shown] == ["app.db", "app.db.pool", "app.db"]
