@@ -167,7 +167,8 @@ class RecordFilter:
             return "level"
         if self.logger is not None:
             name = record.logger or ""
-            if not (name == self.logger or name.startswith(self.logger.rstrip(".") + ".")):
+            prefix = self.logger.rstrip(".")  # "app." means "app" and what is under it
+            if not (name == prefix or name.startswith(prefix + ".")):
                 return "logger"
         if self.source is not None and source_host != self.source:
             return "source"

@@ -639,10 +639,14 @@ class CreosoteListener(Server):
             self.bump("forwarded", forwarder.sent)
             if forwarder.dropped:
                 self.bump("forward_dropped", forwarder.dropped)
+            if forwarder.resets:
+                self.bump("forward_resets", forwarder.resets)
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not
                 records = self.counts["messages"] + self.counts["incomplete"]
+                if self.filter_log:  # --filter-log keeps filtered records out on purpose
+                    records -= self.counts["filtered"]
                 self.counts["logged"] = self._lines_logged
                 if records > self._lines_logged:
                     self.counts["not_logged"] = records - self._lines_logged

@@ -205,3 +205,122 @@ def test_listen_names_its_logfile_in_the_banner_and_the_listening_event(tmp_path
     with Server("upper-server", "serve", "--port", "0", "--json") as srv:
         assert "logfile" not in srv.listening  # only when there is one
         srv.stop()
+
+
+# --------------------------------------------------------------------------
+# filters and --forward, through the real process
+
+
+def _record(logger: str, level: str, message: str) -> bytes:
+    return json.dumps({"level": level, "logger": logger, "message": message}).encode()
+
+
+def _send_all(port: int, datagrams: list[tuple[str, bytes]]) -> None:
+    """Each (source address, datagram) from a socket bound to that source."""
+    for source, data in datagrams:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((source, 0))
+            s.sendto(data, ("127.0.0.1", port))
+
+
+def _listen_and_send(
+    args: list[str], datagrams: list[tuple[str, bytes]], last: str
+) -> tuple[list[dict[str, object]], dict[str, int], bytes]:
+    """Run ``creosote listen ARGS``, send *datagrams*, wait for the message *last*;
+    (messages shown, summary counts, stderr)."""
+    with Server("creosote", "listen", "--port", "0", "--json", *args, collect=True) as srv:
+        _send_all(srv.port, datagrams)
+        srv.wait_for(
+            lambda evs: any(e.get("text") == last for e in evs), 10, f"the message {last!r}"
+        )
+        code, out, err = srv.stop(signal.SIGTERM)
+    assert code == 0, err
+    shown = [e for e in map(json.loads, out.decode().splitlines()) if e["event"] == "message"]
+    return shown, summary_of(out), err
+
+
+def test_logger_filter_is_a_prefix_match_on_dotted_names() -> None:
+    names = ["app", "app.db", "apple", "other", "app.db.pool", "", "App"]
+    datagrams = [("127.0.0.1", _record(n, "info", f"from {n or '-'}")) for n in names]
+    datagrams.append(("127.0.0.1", _record("app", "info", "last")))
+    shown, counts, _err = _listen_and_send(["--logger", "app"], datagrams, "last")
+    assert [e["logger"] for e in shown] == ["app", "app.db", "app.db.pool", "app"]
+    assert counts["messages"] == len(datagrams)
+    assert counts["filtered"] == 4  # apple, other, no logger, App (case matters)
+    shown, counts, _err = _listen_and_send(
+        ["--logger", "app.db."],
+        [*datagrams[:-1], ("127.0.0.1", _record("app.db", "info", "z"))],
+        "z",
+    )
+    assert [e["logger"] for e in shown] == ["app.db", "app.db.pool", "app.db"]
+
+
+def test_source_filter_shows_one_sender_only() -> None:
+    datagrams = [
+        ("127.0.0.1", _record("a", "info", "from one")),
+        ("127.0.0.2", _record("a", "info", "from two")),
+        ("127.0.0.3", b"<11>app: from three"),
+        ("127.0.0.2", _record("a", "info", "last")),
+    ]
+    shown, counts, _err = _listen_and_send(["--source", "127.0.0.2"], datagrams, "last")
+    assert [e["text"] for e in shown] == ["from two", "last"]
+    assert all(str(e["peer"]).startswith("127.0.0.2:") for e in shown)
+    assert (counts["messages"], counts["filtered"]) == (4, 2)
+
+
+def test_filter_log_applies_the_filters_to_the_log_file_and_forwarding(tmp_path: Path) -> None:
+    datagrams = [
+        ("127.0.0.1", _record("app", "info", "an info")),
+        ("127.0.0.1", _record("app", "error", "an error")),
+        ("127.0.0.1", _record("app", "debug", "a debug")),
+        ("127.0.0.1", _record("app", "warning", "last")),
+    ]
+    for filter_log in (False, True):
+        log = tmp_path / f"filter-log-{filter_log}.log"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as target:
+            target.bind(("127.0.0.1", 0))
+            target.settimeout(10)
+            url = f"syslog+udp://127.0.0.1:{target.getsockname()[1]}"
+            args = ["--level", "warning", "--logfile", str(log), "--forward", url]
+            shown, counts, err = _listen_and_send(
+                args + (["--filter-log"] if filter_log else []), datagrams, "last"
+            )
+            expected = (
+                ["an error", "last"] if filter_log else ["an info", "an error", "a debug", "last"]
+            )
+            forwarded = [target.recv(65536) for _ in expected]
+            target.settimeout(0.2)  # nothing more: that is the point of --filter-log
+            with pytest.raises(TimeoutError):
+                target.recv(65536)
+        assert [e["text"] for e in shown] == ["an error", "last"]
+        assert [f.rsplit(b"] ", 1)[-1].decode() for f in forwarded] == expected
+        lines = log.read_text().splitlines()
+        assert len(lines) == len(expected), lines
+        assert all(line.endswith(f" {m}") for line, m in zip(lines, expected, strict=True)), lines
+        assert counts["messages"] == 4 and counts["filtered"] == 2, counts
+        assert counts["forwarded"] == len(expected), counts
+        assert counts["logged"] == len(expected), counts
+        assert "not_logged" not in counts, (counts, err)  # filtered on purpose, not lost
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:514", "use syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT"),
+        ("syslog+tcp://127.0.0.1", "give a host and a port"),
+        ("syslog+tcp://127.0.0.1:99999", "'syslog+tcp://127.0.0.1:99999'"),
+        ("syslog+tcp://127.0.0.1:514?framing=cr", "framing is octet"),
+        ("syslog+tcp://127.0.0.1:514?queue=0", "queue is a number"),
+        ("syslog+udp://[::1:514", "'syslog+udp://[::1:514'"),
+        ("syslog+udp://\x1b[2J:514", "\\x1b[2J"),
+    ],
+)
+def test_a_bad_forward_url_is_one_error_line_exit_2(url: str, why: str) -> None:
+    res = run("creosote", "listen", "--port", "0", "--forward", url, timeout=10)
+    assert res.returncode == 2, res
+    assert res.stdout == b""
+    err = res.stderr.decode()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("Error:")] == lines[-1:], err
+    assert "Traceback" not in err and "\x1b" not in err
+    assert "--forward" in lines[-1] and why in lines[-1], err

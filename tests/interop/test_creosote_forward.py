@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from netkit.events import Event
+from netkit.events import Event, Notice
 from netkit.events.creosote import Message
 from netkit.services.creosote import CreosoteListener
 from netkit.services.forward import Forwarder, parse_target
@@ -56,7 +56,7 @@ class Rsyslog:
         self.tcp = free_port(socket.SOCK_STREAM)
         self.udp = free_port(socket.SOCK_DGRAM)
         self.out = tmp / "out.jsonl"
-        conf = tmp / "rsyslog.conf"
+        self.conf = conf = tmp / "rsyslog.conf"
         conf.write_text(
             f'global(workDirectory="{tmp}" maxMessageSize="64k")\n'
             'module(load="imudp")\nmodule(load="imtcp")\n'
@@ -65,13 +65,29 @@ class Rsyslog:
             'template(name="j" type="list") { property(name="jsonmesg") constant(value="\\n") }\n'
             f'*.* action(type="omfile" file="{self.out}" template="j")\n'
         )
-        self.proc = subprocess.Popen(
-            [peer("rsyslogd"), "-n", "-f", str(conf), "-i", str(tmp / "pid")],
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [peer("rsyslogd"), "-n", "-f", str(self.conf), "-i", str(self.tmp / "pid")],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        self.proc = proc
         self._wait_listening()
+        return proc
+
+    def terminate(self) -> bytes:
+        """SIGTERM, and wait until rsyslogd has exited (its output)."""
+        self.proc.terminate()
+        out = self.proc.communicate(timeout=PEER_SECONDS)[0]
+        assert self.proc.returncode == 0, (self.proc.returncode, out)
+        return out
+
+    def restart(self) -> None:
+        """Start rsyslogd again: the same config, the same ports, the same output file."""
+        self._start()
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + PEER_SECONDS
@@ -185,6 +201,82 @@ def test_rsyslog_stopped_midway_every_record_arrives_or_is_counted(rsyslog: Rsys
     numbers = [int(r["msg"].split()[1]) for r in got]
     assert numbers == sorted(numbers)  # in order, whatever was dropped
     print(f"sent {forwarder.sent}, dropped {forwarder.dropped} (queue of 200)")
+
+
+@pytest.mark.parametrize("moment", ["after-a-lull", "mid-stream"])
+def test_rsyslog_killed_and_restarted_every_record_arrives_or_is_counted(
+    rsyslog: Rsyslog, moment: str
+) -> None:
+    """rsyslogd really stops (SIGTERM, waited for) and 2 s later starts again on the same
+    port with the same config, in the middle of 4,000 records.
+
+    What a dead connection had not acknowledged goes out again on the next one;
+    the queue holds what arrives meanwhile and counts what it cannot.
+    ``after-a-lull``: rsyslogd has read everything when it stops, so it closes
+    with a FIN, and the records written into the dead connection before the
+    sender noticed are sent again: exact, each record once.  ``mid-stream``:
+    records keep coming while it stops; when it still had some unread in its
+    socket its kernel resets the connection, and those (acknowledged, never
+    read) are lost for any plain TCP syslog sender: netkit reports and counts
+    the reset, and everything else is exact.
+    """
+    sink = Counting()
+    forwarder = Forwarder(parse_target(f"syslog+tcp://127.0.0.1:{rsyslog.tcp}?queue=1000"))
+    n = 4000
+
+    def restart_in_two_seconds() -> None:
+        threading.Event().wait(2.0)  # the scenario itself: rsyslogd is gone for 2 s
+        rsyslog.restart()
+
+    restarter = threading.Thread(target=restart_in_two_seconds)
+
+    def kill_and_restart() -> None:
+        rsyslog.terminate()
+        restarter.start()
+
+    with CreosoteListener(sink, port=0, forwarders=[forwarder]) as listener:
+        if moment == "after-a-lull":
+
+            def pause() -> None:
+                sink.wait(n // 2 + 1)
+                assert forwarder.wait_idle(10)  # all acknowledged: rsyslogd read it all
+                kill_and_restart()
+
+        else:
+
+            def pause() -> None:
+                threading.Thread(target=kill_and_restart).start()
+
+        send_records(listener, sink, n, pause_at=n // 2, pause=pause)
+        restarter.join(PEER_SECONDS * 2)
+        assert not restarter.is_alive()
+        assert forwarder.wait_idle(20)
+    assert forwarder.sent + forwarder.dropped == n
+    assert listener.counts["forwarded"] + listener.counts.get("forward_dropped", 0) == n
+    warnings = [e.message for e in sink.notices if isinstance(e, Notice)]
+    got = rsyslog.wait_records(forwarder.sent, timeout=30 if forwarder.resets == 0 else 5)
+    numbers = [int(r["msg"].split()[1]) for r in got]
+    print(
+        f"{moment}: sent {forwarder.sent}, dropped {forwarder.dropped}, resent "
+        f"{forwarder.resent}, resets {forwarder.resets}; rsyslog wrote {len(numbers)}"
+    )
+    assert len(numbers) == len(set(numbers))  # none twice
+    assert numbers == sorted(numbers)  # in order
+    assert any("connected again" in m for m in warnings), warnings
+    assert forwarder.dropped > 0  # 2 s of records do not fit a queue of 1000
+    assert any("records dropped (queue of 1000 full)" in m for m in warnings), warnings
+    lost = n - len(numbers) - forwarder.dropped
+    if moment == "after-a-lull":
+        assert forwarder.resets == 0, warnings
+        assert forwarder.resent >= 1  # the first record after the stop went into the dead one
+        assert lost == 0, warnings
+        assert numbers[: n // 2 + 1] == list(range(n // 2 + 1))
+    elif forwarder.resets == 0:
+        assert lost == 0, warnings
+    else:
+        assert listener.counts["forward_resets"] == forwarder.resets
+        assert any("reset the connection" in m for m in warnings), warnings
+        assert lost >= 0
 
 
 def test_udp_and_lf_framing(rsyslog: Rsyslog) -> None:
