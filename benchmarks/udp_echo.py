@@ -34,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tcp import BENCH  # ../shared/bench, found from a worktree too
 
+#: issue 10: udp-echo serve --quiet at these concurrencies, ratio to the C reference
+GOALS = {10: 0.85, 100: 0.85}
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -150,6 +153,7 @@ def main() -> None:
         print(f"netkit: {' '.join(netkit)}")
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print(f"{'conc':>5} {'C ref tx/s':>12} {'netkit tx/s':>12} {'ratio':>7}   per round")
+        medians: dict[int, float] = {}
         for conc in args.conc:
             ratios, refs, ours = [], [], []
             for _ in range(args.rounds):
@@ -161,6 +165,7 @@ def main() -> None:
                 ours.append(n["tps"])
                 ratios.append(n["tps"] / r["tps"])
             per = " ".join(f"{x:.2f}" for x in ratios)
+            medians[conc] = statistics.median(ratios)
             print(
                 f"{conc:>5} {statistics.median(refs):>12.0f} {statistics.median(ours):>12.0f} "
                 f"{statistics.median(ratios):>7.2f}   {per}",
@@ -168,6 +173,14 @@ def main() -> None:
             )
         print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print("(other work on this machine makes single rounds noisy; compare the medians)")
+    print("goals (issue 10, ratio to the C reference):")
+    for conc, goal in GOALS.items():
+        if conc in medians:
+            verdict = "met" if medians[conc] >= goal else "NOT met"
+            print(
+                f"  udp_rr c={conc} udp-echo serve --quiet: "
+                f"{medians[conc]:.2f}x (goal {goal:.2f}x) {verdict}"
+            )
 
 
 if __name__ == "__main__":

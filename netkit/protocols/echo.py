@@ -151,10 +151,36 @@ class LoopGuard:
             last.sent_at = now
 
     def check(self, peer: object, data: bytes | memoryview, reply: bytes, now: float) -> bool:
-        """:meth:`looped`, then :meth:`sent` with *reply* unless it was a loop."""
-        if self.looped(peer, data, now):
-            return True
-        self.sent(peer, reply, now)
+        """:meth:`looped`, then :meth:`sent` with *reply* unless it was a loop.
+
+        The same steps in one look-up of the peer: this runs for every
+        datagram a UDP server answers.
+        """
+        table = self._last
+        last = table.get(peer)
+        if last is None:
+            if len(table) >= self.max_peers:
+                table.clear()
+            last = table[peer] = _Peer(bytes(data) if self.repeats else b"")
+        else:
+            last_reply = last.reply
+            if now - last.sent_at <= self.window and (
+                (
+                    len(data) == len(last_reply)
+                    and (data == last_reply or data == last_reply.upper())
+                )
+                or (self.repeats and data == last.data)
+            ):
+                last.streak += 1
+                if last.streak >= self.streak:
+                    del table[peer]  # a later retry is answered again
+                    return True
+            else:
+                last.streak = 0
+            if self.repeats:
+                last.data = bytes(data)
+        last.reply = reply
+        last.sent_at = now
         return False
 
 
@@ -234,11 +260,17 @@ class EchoPolicy(ReplyGuard):
         self, host: object, port: int, data: bytes | memoryview, now: float
     ) -> tuple[bytes | None, str | None]:
         """(reply, None) to answer; (None, reason) to drop."""
-        reason = self.check(host, port, data, now)
-        if reason is not None:
-            return None, reason
+        # ReplyGuard.check's steps, with the loop guard's look-up and its
+        # record of the reply in one call (this runs for every datagram)
+        if port < LOWEST_REPLY_PORT or port == self._own_port:
+            reason = self.refused(host, port)
+            if reason is not None:
+                return None, reason
+        if self._allow is not None and not self._allow(host, now):
+            return None, DROP_RATE
         out = bytes(data)
         if self._upper:
             out = out.upper()
-        self._guard.sent((host, port), out, now)
+        if self._guard.check((host, port), data, out, now):
+            return None, DROP_LOOP
         return out, None

@@ -34,7 +34,7 @@ class UpperSession:
     :meth:`take_heard`.  :attr:`lines` counts the lines answered.
     """
 
-    __slots__ = ("_fast_max", "end", "framer", "heard", "lines", "log_lines")
+    __slots__ = ("_fast_max", "end", "framer", "heard", "idle", "lines", "log_lines")
 
     def __init__(self, max_line: int = framing.DEFAULT_MAX_LINE, *, log_lines: bool = False):
         self.framer = framing.LineFramer(max_line)
@@ -42,12 +42,10 @@ class UpperSession:
         self.log_lines = log_lines
         self.heard: list[bytes] = []
         self.end: str | None = None
+        #: no partial line pending: closing now loses nothing the client sent
+        #: (kept up to date by :meth:`receive`; a plain attribute, read per line)
+        self.idle = True
         self._fast_max = max_line + 1
-
-    @property
-    def idle(self) -> bool:
-        """No partial line pending: closing now loses nothing the client sent."""
-        return self.framer.pending == 0
 
     def receive(self, data: bytes) -> bytes:
         """Bytes received -> the reply to send (maybe empty); :attr:`end` says if it ended.
@@ -55,9 +53,8 @@ class UpperSession:
         ``b""`` is EOF.  After the end, what comes is ignored.
         """
         n = len(data)
-        framer = self.framer
-        # fast path, the common case: exactly one whole, non-empty line
-        if 2 < n <= self._fast_max and data.find(b"\n") == n - 1 and framer.pending == 0:
+        # fast path, the common case: exactly one whole, non-empty line, nothing pending
+        if self.idle and 2 < n <= self._fast_max and data.find(b"\n") == n - 1:
             if self.end is not None:
                 return b""
             self.lines += 1
@@ -66,9 +63,12 @@ class UpperSession:
             return data.upper()
         if self.end is not None:
             return b""
+        framer = self.framer
         if not data:
             self.end = END_EOF
-            return self._last_line(framer.flush())
+            reply = self._last_line(framer.flush())
+            self.idle = framer.pending == 0
+            return reply
         out: list[bytes] = []
         for line in framer.feed(data):
             if framing.is_end(line):
@@ -81,6 +81,7 @@ class UpperSession:
         if self.end is None and framer.too_long:
             out.append(too_long_reply(framer.max_line))
             self.end = END_TOO_LONG
+        self.idle = framer.pending == 0
         return b"".join(out)
 
     def _last_line(self, rest: bytes) -> bytes:
@@ -109,16 +110,11 @@ class EchoSession(UpperSession):
     treat it as the upper-case session does.
     """
 
-    __slots__ = ("_partial", "_pending")
+    __slots__ = ("_partial",)
 
     def __init__(self, max_line: int = framing.DEFAULT_MAX_LINE, *, log_lines: bool = False):
         super().__init__(max_line, log_lines=log_lines)
         self._partial = b""  # the start of the incomplete line, for the log
-        self._pending = False
-
-    @property
-    def idle(self) -> bool:
-        return not self._pending
 
     def receive(self, data: bytes) -> bytes:
         if self.end is not None:
@@ -126,7 +122,7 @@ class EchoSession(UpperSession):
         cap = self.framer.max_line
         if not data:
             self.end = END_EOF
-            if self._pending:
+            if not self.idle:
                 self._line(self._partial)
             return b""
         *whole, rest = data.split(b"\n")
@@ -136,13 +132,13 @@ class EchoSession(UpperSession):
         if rest:
             if len(self._partial) < cap:
                 self._partial = (self._partial + rest)[:cap]
-            self._pending = True
+            self.idle = False
         else:
-            self._pending = False
+            self.idle = True
         return data
 
     def _line(self, line: bytes) -> None:
         self.lines += 1
         if self.log_lines:
             self.heard.append(line.removesuffix(b"\r")[: self.framer.max_line])
-        self._pending = False
+        self.idle = True

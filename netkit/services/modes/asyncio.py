@@ -250,7 +250,8 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 server.heard(self.peer, session.take_heard())
             if reply:
                 self.transport.write(reply)
-            self._line_begun(session)
+            if not session.idle or self.line.due is not None:
+                self._line_begun(session)  # (a whole line with none pending: nothing to do)
             end = session.end
             if end == END_TOO_LONG:
                 # half-close so the client reads the error before the reset that
