@@ -13,6 +13,7 @@ from netkit.cli._common import (
     endpoint,
     family_options,
     handle_failures,
+    hex_option,
     output_options,
     renderer,
     run_server,
@@ -42,6 +43,7 @@ def creosote() -> None:
 
 
 @creosote.command("listen")
+@hex_option
 @server_options(DEFAULT_PORT)
 @click.option(
     "--logfile",

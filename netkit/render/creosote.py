@@ -11,7 +11,7 @@ from rich.text import Text
 from netkit.events.creosote import IncompleteMessage, Message, RecordRefused, Spewed
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import RECEIVED, Handlers, HumanRenderer
 
 HANDLERS = Handlers()
 
@@ -111,6 +111,7 @@ def _message(r: HumanRenderer, ev: Message) -> None:
         line.append(f"[{lost} records lost so far] ", style="yellow")
     text = body.decode("utf-8", "surrogateescape")
     _print_lines(r, line, message_lines(text, ev.highlight, style if style != "dim" else ""))
+    r.hexdump(ev.data, RECEIVED, stderr=False)  # messages are the results: stdout
 
 
 @HANDLERS.on(IncompleteMessage)
