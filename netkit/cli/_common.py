@@ -148,6 +148,12 @@ def _remember_hex(ctx: click.Context, _param: click.Parameter, value: bool) -> b
     return value
 
 
+def hex_requested() -> bool:
+    """Whether this command was given --hex."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.meta.get(HEX_KEY))
+
+
 def hex_option(f: F) -> F:
     """--hex: the hex view of each payload (read by :func:`renderer`)."""
     return click.option(
@@ -359,8 +365,7 @@ def refuse_host_port_as_data(args: tuple[str, ...], what: str) -> None:
 def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer:
     from netkit.render import make_renderer
 
-    ctx = click.get_current_context(silent=True)
-    hex_view = ctx is not None and bool(ctx.meta.get(HEX_KEY))
+    hex_view = hex_requested()
     return make_renderer(json_output=json_output, no_color=no_color, quiet=quiet, hex_view=hex_view)
 
 

@@ -134,3 +134,22 @@ def test_json_is_the_same_with_and_without_hex() -> None:
         assert "sent_wire" not in lines[0] and "data_b64" not in lines[0]
         first = srv.next_event()
         assert "reply_wire" not in first
+
+
+def test_creosote_spew_dumps_each_datagram_with_its_chunk_header() -> None:
+    message = "".join(f"word{i} " for i in range(30))  # 200-odd bytes: several chunks
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        res = run("creosote", "spew", "-p", str(port), "-s", "64", "--hex", message)
+        assert res.returncode == 0, res.stderr
+        assert "in 7 chunks (424 on the wire)" in res.stderr.decode()
+        arrived = b"".join(listener.recv(100) for _ in range(7))
+        json_run = run("creosote", "spew", "-p", str(port), "--json", "--hex", "x")
+        assert listener.recv(100) == b"x"
+    rows = [ln for ln in res.stdout.decode().splitlines() if ln.startswith("> ")]
+    assert sum(ln.startswith("> 0000 ") for ln in rows) == 7  # one dump a datagram
+    assert _dumped(res.stdout.decode(), ">") == arrived
+    assert message.encode() not in arrived  # cut into chunks, each with a header
+    assert [json.loads(ln)["event"] for ln in json_run.stdout.decode().splitlines()] == ["sent"]
