@@ -139,6 +139,35 @@ def output_options(f: F) -> F:
     return f
 
 
+HEX_KEY = "netkit.hex"
+
+
+def _remember_hex(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[HEX_KEY] = True
+    return value
+
+
+def hex_requested() -> bool:
+    """Whether this command was given --hex."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.meta.get(HEX_KEY))
+
+
+def hex_option(f: F) -> F:
+    """--hex: the hex view of each payload (read by :func:`renderer`)."""
+    return click.option(
+        "-x",
+        "--hex",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_hex,
+        help="Show each payload as a hex dump too (> sent, < received: offset, hex, "
+        "ASCII), like ncat -x / socat -x. Human output only: --json carries the "
+        "bytes already (text, data_b64).",
+    )(f)
+
+
 def family_options(f: F) -> F:
     f = click.option("-6", "version", flag_value=6, type=int, help="IPv6 only.")(f)
     f = click.option("-4", "version", flag_value=4, type=int, help="IPv4 only.")(f)
@@ -336,7 +365,8 @@ def refuse_host_port_as_data(args: tuple[str, ...], what: str) -> None:
 def renderer(json_output: bool, no_color: bool, quiet: bool = False) -> Renderer:
     from netkit.render import make_renderer
 
-    return make_renderer(json_output=json_output, no_color=no_color, quiet=quiet)
+    hex_view = hex_requested()
+    return make_renderer(json_output=json_output, no_color=no_color, quiet=quiet, hex_view=hex_view)
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from netkit.cli._common import (
     endpoint,
     family_options,
     handle_failures,
+    hex_option,
+    hex_requested,
     output_options,
     renderer,
     run_server,
@@ -42,6 +44,7 @@ def creosote() -> None:
 
 
 @creosote.command("listen")
+@hex_option
 @server_options(DEFAULT_PORT)
 @click.option(
     "--logfile",
@@ -272,6 +275,7 @@ MAX_LINE = 64 << 10  # --lines: a longer line is sent in pieces of this size
 
 
 @creosote.command("spew")
+@hex_option
 @click.argument("message", nargs=-1)
 @click.option(
     "-H",
@@ -400,6 +404,13 @@ def spew(
         _check_chunk_size(encode(data), chunk_size)
     elif sys.stdin is None:
         raise click.UsageError("stdin is closed: give a MESSAGE, or pipe the text in")
+    on_datagram = None
+    if hex_requested() and not json_output:
+        from netkit.events.creosote import DatagramSent
+
+        def on_datagram(datagram: bytes) -> None:
+            out(DatagramSent(peer=sender.peer, size=len(datagram), data=datagram))
+
     sender = Spewer(
         name,
         number,
@@ -407,6 +418,7 @@ def spew(
         chunk_size=chunk_size,
         strict=not lines,
         lookup_timeout=max(timeout, 1.0),
+        on_datagram=on_datagram,
     )
     try:
         if not stdin:

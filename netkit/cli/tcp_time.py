@@ -12,6 +12,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    hex_option,
     output_options,
     positional_endpoint,
     renderer,
@@ -50,6 +51,7 @@ def tcp_time() -> None:
 
 
 @tcp_time.command("serve")
+@hex_option
 @server_options(DEFAULT_PORT)
 @click.option(
     "--protocol",
@@ -151,6 +153,7 @@ def serve(
 
 
 @tcp_time.command("get")
+@hex_option
 @click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @click.option(

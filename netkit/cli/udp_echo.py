@@ -9,6 +9,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    hex_option,
     refuse_host_port_as_data,
     renderer,
     run_server,
@@ -31,6 +32,7 @@ def udp_echo() -> None:
 
 
 @udp_echo.command("serve")
+@hex_option
 @server_options(DEFAULT_PORT)
 @click.option(
     "--upper/--plain",
@@ -90,6 +92,7 @@ def serve(
 
 
 @udp_echo.command("send")
+@hex_option
 @click.argument("messages", nargs=-1, required=True, metavar="MESSAGE...")
 @client_options(DEFAULT_PORT)
 @click.option(

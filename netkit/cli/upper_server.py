@@ -12,6 +12,7 @@ from netkit.cli._common import (
     client_options,
     endpoint,
     handle_failures,
+    hex_option,
     positional_endpoint,
     refuse_host_port_as_data,
     renderer,
@@ -41,6 +42,7 @@ def upper_server() -> None:
 
 
 @upper_server.command("serve")
+@hex_option
 @server_options(DEFAULT_PORT)
 @click.option(
     "--mode",
@@ -243,6 +245,7 @@ def _refuse_for_socketserver(mode: str | None, udp: bool) -> None:
 
 
 @upper_server.command("send")
+@hex_option
 @click.argument("lines", nargs=-1, required=True, metavar="LINE...")
 @client_options(DEFAULT_PORT)
 @click.option("--udp", is_flag=True, help="Send each line as one datagram.")
@@ -310,6 +313,7 @@ def _lines(args: tuple[str, ...]) -> list[bytes]:
 
 
 @upper_server.command("chat")
+@hex_option
 @click.argument("target", nargs=-1, metavar="[HOST [PORT]]")
 @client_options(DEFAULT_PORT)
 @handle_failures

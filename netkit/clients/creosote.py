@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from netkit.events.creosote import Spewed
@@ -63,7 +64,9 @@ class Spewer:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         strict: bool = True,
         lookup_timeout: float | None = None,
+        on_datagram: Callable[[bytes], None] | None = None,
     ) -> None:
+        self.on_datagram = on_datagram  # told each datagram sent (--hex)
         self.where = f"{format_host(host)}:{port}"
         self.chunk_size = chunk_size
         self.strict = strict
@@ -92,6 +95,8 @@ class Spewer:
                 except ConnectionRefusedError:  # the previous message was refused
                     self._refused()
                     self.sock.send(datagram)
+                if self.on_datagram is not None:
+                    self.on_datagram(datagram)
         except ConnectionRefusedError:
             self._refused()
         except OSError as exc:

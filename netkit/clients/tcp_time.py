@@ -104,4 +104,6 @@ def get_time(
         zone=reading.zone,
         rfc868=reading.rfc868,
         offset_bound_seconds=reading.offset_bound_seconds,
+        wire=data,
+        request_wire=b"" if udp else None,
     )

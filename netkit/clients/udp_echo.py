@@ -81,6 +81,7 @@ def send_messages(
                     data=reply,
                     rtt_ms=round(rtt * 1000, 3),
                     tries=tries,
+                    sent_wire=message,
                 )
             )
             earlier.update(expected)

@@ -90,13 +90,23 @@ class LineClient:
         if self.dgram is not None:
             data = self.dgram.request(line)
             self.server = self.dgram.peer
-            return LineReply(sent=shown, data=data, server=self.server)
+            return LineReply(
+                sent=shown, data=data, server=self.server, sent_wire=line, reply_wire=data
+            )
+        wire = line + b"\r\n"
         try:
             self.sock.settimeout(self.timeout)
-            self.sock.sendall(line + b"\r\n")
+            self.sock.sendall(wire)
         except OSError as exc:
             raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
-        return LineReply(sent=shown, data=framing.content(self._recv_line()), server=self.server)
+        raw = self._recv_line()
+        return LineReply(
+            sent=shown,
+            data=framing.content(raw),
+            server=self.server,
+            sent_wire=wire,
+            reply_wire=raw,
+        )
 
     def finish(self, *, eof: bool = False) -> None:
         """End the session (TCP): the empty line, or with *eof* just the end of

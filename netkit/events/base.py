@@ -22,10 +22,15 @@ class Event:
     event: ClassVar[str] = "event"
     #: fields left out of the JSON when they are None
     optional: ClassVar[tuple[str, ...]] = ()
+    #: fields never in the JSON: wire bytes for the human ``--hex`` view only
+    #: (the JSON already carries the payload as ``text`` / ``data_b64``)
+    hidden: ClassVar[tuple[str, ...]] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"event": self.event}
         for f in dataclasses.fields(self):
+            if f.name in self.hidden:
+                continue
             value = getattr(self, f.name)
             if isinstance(value, bytes):
                 out.update(payload_fields(value))

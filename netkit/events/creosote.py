@@ -83,6 +83,17 @@ class RecordRefused(Event):
 
 
 @dataclass(frozen=True)
+class DatagramSent(Event):
+    """creosote spew --hex: one datagram as it went out, its chunk header
+    included (human output only: emitted just for the hex view)."""
+
+    event: ClassVar[str] = "datagram"
+    peer: str
+    size: int
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Spewed(Event):
     """creosote spew: what was sent."""
 

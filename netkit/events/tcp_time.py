@@ -13,11 +13,14 @@ class TimeSent(Event):
     """tcp-time serve: one connection (or datagram) answered."""
 
     event: ClassVar[str] = "sent"
+    hidden = ("wire",)
     peer: str
     transport: str  # "tcp" or "udp"
     protocol: str  # "daytime" or "time"
     unix: int
     value: str  # the daytime line without CRLF, or the RFC 868 number in decimal
+    #: the bytes on the wire, for --hex only (never in the JSON)
+    wire: bytes | None = None
 
     def common_fields(self) -> dict[str, Any]:
         # the "sent" schema every command shares: peer, transport, size (the
@@ -34,6 +37,7 @@ class TimeReceived(Event):
     """tcp-time get: what the server said the time is."""
 
     event: ClassVar[str] = "time"
+    hidden = ("wire", "request_wire")
     protocol: str
     unix: int | None  # None when a daytime text is in no form netkit can read
     text: str  # daytime text as received (decoded, CRLF removed), or the UTC time read
@@ -44,6 +48,9 @@ class TimeReceived(Event):
     rfc868: int | None = None
     # the offset counts whole seconds: the true offset is within offset +- this
     offset_bound_seconds: int | None = None
+    #: the reply on the wire, for --hex only (never in the JSON)
+    wire: bytes | None = None
+    request_wire: bytes | None = None  # what was sent (UDP: the empty datagram)
 
     def common_fields(self) -> dict[str, Any]:
         return {"peer": self.server}

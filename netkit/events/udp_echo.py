@@ -13,6 +13,7 @@ class Datagram(Event):
     """udp-echo serve: one datagram received (``replied`` false when it was dropped)."""
 
     event: ClassVar[str] = "datagram"
+    hidden = ("reply_wire",)
     peer: str
     size: int
     data: bytes
@@ -21,6 +22,8 @@ class Datagram(Event):
     # dropped datagrams since the previous drop event that got no event of their own
     # (drops are logged at most once a second; the summary counts every one)
     unlogged_drops: int = 0
+    #: the reply on the wire, for --hex only (never in the JSON)
+    reply_wire: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,11 @@ class Reply(Event):
     """udp-echo send: the server's reply to one message."""
 
     event: ClassVar[str] = "reply"
+    hidden = ("sent_wire",)
     peer: str
     size: int
     data: bytes
     rtt_ms: float
     tries: int = 1
+    #: the message sent on the wire, for --hex only (never in the JSON)
+    sent_wire: bytes | None = None

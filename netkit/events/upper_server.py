@@ -80,9 +80,12 @@ class UpperDatagram(Event):
     """upper-server --udp: one datagram upper-cased and sent back."""
 
     event: ClassVar[str] = "datagram"
+    hidden = ("reply_wire",)
     peer: str
     size: int
     data: bytes
+    #: the reply on the wire, for --hex only (never in the JSON)
+    reply_wire: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,13 @@ class LineReply(Event):
     """upper-server send / chat: the server's reply to one line."""
 
     event: ClassVar[str] = "reply"
+    hidden = ("sent_wire", "reply_wire")
     sent: str
     data: bytes
     server: str
+    #: the bytes on the wire, for --hex only (never in the JSON)
+    sent_wire: bytes | None = None
+    reply_wire: bytes | None = None
 
     def common_fields(self) -> dict[str, Any]:
         return {"peer": self.server, "size": len(self.data)}

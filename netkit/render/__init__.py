@@ -17,11 +17,16 @@ class Renderer(Protocol):
     def close(self) -> None: ...
 
 
-def make_renderer(*, json_output: bool, no_color: bool = False, quiet: bool = False) -> Renderer:
+def make_renderer(
+    *, json_output: bool, no_color: bool = False, quiet: bool = False, hex_view: bool = False
+) -> Renderer:
+    """*hex_view* (``--hex``) is for humans: the JSON lines carry the bytes already."""
     if json_output:
         from netkit.render.jsonl import JsonRenderer
 
         return JsonRenderer()
     from netkit.render.human import HumanRenderer
 
-    return HumanRenderer(no_color=no_color, quiet=quiet)
+    out = HumanRenderer(no_color=no_color, quiet=quiet)
+    out.hex = hex_view
+    return out

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from netkit.events.creosote import IncompleteMessage, Message, RecordRefused, Spewed
+from netkit.events.creosote import (
+    DatagramSent,
+    IncompleteMessage,
+    Message,
+    RecordRefused,
+    Spewed,
+)
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
 
 HANDLERS = Handlers()
 
@@ -111,6 +117,7 @@ def _message(r: HumanRenderer, ev: Message) -> None:
         line.append(f"[{lost} records lost so far] ", style="yellow")
     text = body.decode("utf-8", "surrogateescape")
     _print_lines(r, line, message_lines(text, ev.highlight, style if style != "dim" else ""))
+    r.hexdump(ev.data, RECEIVED, stderr=False)  # messages are the results: stdout
 
 
 @HANDLERS.on(IncompleteMessage)
@@ -143,6 +150,11 @@ def _refused(r: HumanRenderer, ev: RecordRefused) -> None:
             style="yellow",
         )
     )
+
+
+@HANDLERS.on(DatagramSent)
+def _datagram_sent(r: HumanRenderer, ev: DatagramSent) -> None:
+    r.hexdump(ev.data, SENT, stderr=False)
 
 
 @HANDLERS.on(Spewed)

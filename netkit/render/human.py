@@ -184,11 +184,17 @@ def _console(*, stderr: bool, no_color: bool) -> Console:
     )
 
 
+# the direction marks of the --hex view (netkit.render.hexdump, loaded only with --hex)
+SENT = ">"
+RECEIVED = "<"
+
+
 class HumanRenderer:
     def __init__(self, *, no_color: bool = False, quiet: bool = False) -> None:
         self.out = _console(stderr=False, no_color=no_color)
         self.err = _console(stderr=True, no_color=no_color)
         self.quiet = quiet
+        self.hex = False  # --hex: a hex view of each payload after its line
         # a live display at the bottom of stderr (upper-server on a terminal);
         # the summary handler stops it before it prints
         self.live: _Stoppable | None = None
@@ -220,6 +226,15 @@ class HumanRenderer:
         width = max(self.out.width - 1, 20 + indent)  # the last column makes terminals wrap
         for line in textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad):
             self.out.print(Text(line, style="dim"))
+
+    def hexdump(self, data: bytes | None, mark: str, *, stderr: bool = True) -> None:
+        """With ``--hex``: the hex view of *data* (``>`` sent, ``<`` received);
+        servers draw it on stderr under their log line, clients on stdout."""
+        if not self.hex or data is None:
+            return
+        from netkit.render.hexdump import hexdump
+
+        (self.err if stderr else self.out).print(hexdump(data, mark), soft_wrap=True)
 
     def status(self, message: str | Text, style: str = "") -> None:
         self.err.print(message if isinstance(message, Text) else Text(message, style=style))

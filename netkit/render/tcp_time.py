@@ -6,7 +6,7 @@ from rich.text import Text
 
 from netkit.events.tcp_time import TimeReceived, TimeSent
 from netkit.protocols.text import escape
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
 
 HANDLERS = Handlers()
 
@@ -20,6 +20,7 @@ def _time_sent(r: HumanRenderer, ev: TimeSent) -> None:
         Text(f" {ev.transport} {ev.protocol}: "),
         Text(escape(ev.value), style="bold"),
     )
+    r.hexdump(ev.wire, SENT)
 
 
 @HANDLERS.on(TimeReceived)
@@ -36,3 +37,5 @@ def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
             note += f" ± {ev.offset_bound_seconds} s (whole seconds)"
         note += " from the local clock"
     r.err.print(Text(escape(note), style="dim"))
+    r.hexdump(ev.request_wire, SENT, stderr=False)
+    r.hexdump(ev.wire, RECEIVED, stderr=False)

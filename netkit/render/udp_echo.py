@@ -10,7 +10,7 @@ from rich.text import Text
 
 from netkit.events.udp_echo import Datagram, Reply
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
 
 HANDLERS = Handlers()
 
@@ -28,6 +28,9 @@ def _datagram(r: HumanRenderer, ev: Datagram) -> None:
         more = f" (+{ev.unlogged_drops} more not logged)" if ev.unlogged_drops else ""
         parts.append(Text(f"  not answered: {ev.dropped.replace('_', ' ')}{more}", style="yellow"))
     r.log(*parts)
+    r.hexdump(ev.data, RECEIVED)
+    if ev.replied:
+        r.hexdump(ev.reply_wire, SENT)
 
 
 @HANDLERS.on(Reply)
@@ -38,3 +41,5 @@ def _reply(r: HumanRenderer, ev: Reply) -> None:
     if r.err.is_terminal:
         tries = f" (try {ev.tries})" if ev.tries > 1 else ""
         r.err.print(Text(f"{ev.size} B from {ev.peer} in {ev.rtt_ms:g} ms{tries}", style="dim"))
+    r.hexdump(ev.sent_wire, SENT, stderr=False)
+    r.hexdump(ev.data, RECEIVED, stderr=False)

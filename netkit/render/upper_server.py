@@ -21,7 +21,7 @@ from netkit.events.upper_server import (
     UpperDatagram,
 )
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
 
 HANDLERS = Handlers()
 SHOW = 120  # characters of a line shown in the log
@@ -132,6 +132,7 @@ def _line(r: HumanRenderer, ev: LineEvent) -> None:
         Text(shown),
         Text(f"  ({ev.length} bytes)" if ev.length > SHOW else "", style="dim"),
     )
+    r.hexdump(ev.data, RECEIVED)
 
 
 @HANDLERS.on(Disconnected)
@@ -164,8 +165,12 @@ def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     r.log(
         Text(escape(ev.peer), style="cyan"), Text(" udp > "), Text(truncate(escape(ev.data), SHOW))
     )
+    r.hexdump(ev.data, RECEIVED)
+    r.hexdump(ev.reply_wire, SENT)
 
 
 @HANDLERS.on(LineReply)
 def _reply(r: HumanRenderer, ev: LineReply) -> None:
     r.out.print(Text(escape(ev.data)))
+    r.hexdump(ev.sent_wire, SENT, stderr=False)
+    r.hexdump(ev.reply_wire, RECEIVED, stderr=False)

@@ -124,7 +124,8 @@ class TimeServer(Server):
     def _sent(self, addr: tuple[object, ...], sec: int, payload: bytes) -> None:
         if not self.quiet:
             shown = self.reply.protocol.shown(payload)
-            self.emit(TimeSent(net.format_peer(addr), self.transport, self.protocol, sec, shown))
+            peer = net.format_peer(addr)
+            self.emit(TimeSent(peer, self.transport, self.protocol, sec, shown, wire=payload))
         self.handled()
 
     def _connection(self, conn: socket.socket, addr: tuple[object, ...]) -> None:

@@ -126,11 +126,13 @@ class UdpEchoServer(Server):
             # only what the guard let through comes here: each one is answered
             self._received += 1
             self._replied += 1
+            reply = echo.reply(bytes(data), upper=upper)
             if not quiet:
-                self.emit(Datagram(peer=format_peer(addr), size=len(data), data=bytes(data)))
+                peer = format_peer(addr)
+                self.emit(Datagram(peer=peer, size=len(data), data=bytes(data), reply_wire=reply))
             if count is not None and self._replied >= count:  # --count counts answers
                 self.request_stop()
-            return echo.reply(bytes(data), upper=upper)
+            return reply
 
         def dropped(reason: str, data: memoryview, addr: tuple[str, int]) -> None:
             self._received += 1

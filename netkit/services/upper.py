@@ -217,7 +217,8 @@ class UpperServer(Server):
         reply = data.tobytes() if self.plain else data.tobytes().upper()
         self.bump("datagrams")
         if not self.quiet:
-            self.emit(UpperDatagram(net.format_peer(addr), len(data), bytes(data)))
+            peer = net.format_peer(addr)
+            self.emit(UpperDatagram(peer, len(data), bytes(data), reply_wire=reply))
         self.handled()
         return reply
 
