@@ -14,9 +14,10 @@ _CHOICES = ("1", "2", "3", "4", "5", "addresses", "udp", "creosote", "tcp", "soc
 @click.option(
     "--seconds",
     type=TIMEOUT,
-    default=1.0,
+    default=2.0,
     show_default=True,
-    help="How long exercise 5 measures each server mode.",
+    help="How long exercise 5 loads each server mode (the exercise takes about "
+    "three times this plus 5 s).",
 )
 @output_options
 @handle_failures
@@ -35,7 +36,9 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
       2 / creosote      chunked messages collected whole; CreosoteHandler
       3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted client
       4 / socketserver  sync makes the second client wait; thread does not
-      5 / async         thread, fork and async side by side, measured
+      5 / async         thread, fork and async side by side: 200 idle and 4 busy
+                        clients in processes of their own; requests/s, latency,
+                        threads, processes and memory per mode
       addresses         resolve localhost, pack-ip 192.168.1.1, byte order, the
                         layers of one UDP datagram (anatomy udp, when it may capture)
     """
@@ -43,8 +46,20 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
 
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))
+    import sys
+
     out = renderer(json_output, no_color)
-    ok = run_demo(out, chosen, seconds=seconds)
+    progress = not json_output and sys.stderr.isatty()
+    try:
+        ok = run_demo(out, chosen, seconds=seconds, progress=progress)
+    except KeyboardInterrupt:
+        # what the demo started is stopped on the way here (servers, load processes)
+        live = getattr(out, "live", None)
+        if live is not None:
+            live.stop()
+        after_ctrl_c = "\n" if sys.stderr.isatty() else ""  # off the line ^C was echoed on
+        click.echo(f"{after_ctrl_c}netkit demo: interrupted", err=True)
+        sys.exit(130)
     out.close()
     if not ok:
         raise click.ClickException("a claim of the demo did not hold on this machine (see above)")
