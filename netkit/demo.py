@@ -19,7 +19,7 @@ from typing import Any
 from netkit import net
 from netkit.events import Recorder, Sink
 from netkit.events.creosote import Message
-from netkit.events.demo import DemoClaim, DemoSection, DemoStep, DemoTable
+from netkit.events.demo import DemoClaim, DemoProgress, DemoSection, DemoStep, DemoTable
 from netkit.events.udp_echo import Reply
 from netkit.events.upper_server import ClientWaiting, Disconnected
 from netkit.protocols.text import escape, truncate
@@ -32,6 +32,20 @@ EXERCISES: dict[str, str] = {
     "5": "Asynchronous servers: thread, fork and async side by side",
     "addresses": "Addresses and layers: names, packing, byte order, headers",
 }
+#: exercise 5's load: idle connections held, busy ones driven, lines per busy connection
+IDLE, BUSY, LINES = 200, 4, 50
+#: exercise 5's table (short words: it fits 80 columns)
+TABLE_COLUMNS = (
+    "mode",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "CPU µs/req",
+    "threads",
+    "procs",
+    "RSS MiB",
+    "PSS MiB",
+)
 ALIASES = {"udp": "1", "creosote": "2", "tcp": "3", "socketserver": "4", "async": "5"}
 
 
@@ -45,9 +59,10 @@ def _free_udp_port() -> int:
 class Demo:
     """Runs exercises and reports through *sink*; ``ok`` is false if a claim failed."""
 
-    def __init__(self, sink: Sink, *, seconds: float = 1.0) -> None:
+    def __init__(self, sink: Sink, *, seconds: float = 2.0, progress: bool = False) -> None:
         self.sink = sink
         self.seconds = seconds
+        self.show_progress = progress
         self.ok = True
         self._exercise = ""
 
@@ -58,6 +73,11 @@ class Demo:
 
     def step(self, actor: str, what: str, **detail: Any) -> None:
         self.sink(DemoStep(exercise=self._exercise, actor=actor, what=what, detail=detail))
+
+    def progress(self, what: str, fraction: float, *, done: bool = False) -> None:
+        if self.show_progress:
+            ev = DemoProgress(exercise=self._exercise, what=what, fraction=fraction, done=done)
+            self.sink(ev)
 
     def claim(self, claim: str, holds: bool, **evidence: Any) -> None:
         self.ok = self.ok and holds
@@ -382,84 +402,121 @@ class Demo:
         )
 
     # -- 5 -------------------------------------------------------------------------------
-    def _measure(self, mode: str, seconds: float, clients: int = 4) -> tuple[int, int, float, str]:
-        from netkit.clients.upper import LineClient
-        from netkit.services.upper import UpperServer
-
-        counts = {"connections": 0, "requests": 0}
-        lock = threading.Lock()
-        server = UpperServer(Recorder(), port=0, mode=mode, quiet=True)
-        with server:
-            host, port = server.address
-            deadline = time.monotonic() + seconds
-
-            def work() -> None:
-                conns = reqs = 0
-                while time.monotonic() < deadline:
-                    with LineClient(host, port, timeout=5.0) as client:
-                        conns += 1
-                        for _ in range(50):
-                            client.exchange(b"ping")
-                            reqs += 1
-                            if time.monotonic() >= deadline:
-                                break
-                        client.finish()
-                with lock:
-                    counts["connections"] += conns
-                    counts["requests"] += reqs
-
-            started = time.monotonic()
-            threads = [threading.Thread(target=work) for _ in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(seconds + 10)
-            elapsed = time.monotonic() - started
-            loop = server.loop_used
-        return counts["connections"], counts["requests"], elapsed, loop
-
     def asynchronous(self) -> None:
+        from netkit.demo_measure import measure
         from netkit.services.upper import can_fork
 
         self.section(
             "5",
-            "How do a thread per client, a process per client and one event loop compare?",
+            "What does each model cost: a thread per client, a process per client, one event loop?",
         )
         modes = ["thread", "fork", "async"] if can_fork() else ["thread", "async"]
+        self.step(
+            "client",
+            f"each mode in a server process of its own, loaded from {1 + BUSY} client "
+            f"processes of their own: {IDLE} idle connections held open and {BUSY} busy ones "
+            f"(a line, its reply, the next line; {LINES} lines per connection) for "
+            f"{self.seconds:g} s",
+            idle=IDLE,
+            busy=BUSY,
+            lines_per_connection=LINES,
+            seconds=self.seconds,
+        )
         rows: list[list[Any]] = []
-        loops = []
+        results = {}
+        loops: list[str] = []
         for mode in modes:
-            conns, reqs, elapsed, loop = self._measure(mode, self.seconds)
-            on = f" on {loop}" if loop else ""
-            if loop:
-                loops.append(f"--mode {mode} ran on {loop}")
-            rate = reqs / elapsed if elapsed > 0 else 0.0
-            rows.append([mode, conns, reqs, round(rate)])
+            what = f"measuring --mode {mode}"
+            self.progress(what, 0.0)
+
+            def shown(done: float, what: str = what) -> None:
+                self.progress(what, done)
+
+            got = measure(mode, self.seconds, idle=IDLE, busy=BUSY, lines=LINES, progress=shown)
+            self.progress("", 1.0, done=True)
+            results[mode] = got
+            use = got.usage
+            p50, p99 = got.p(0.5), got.p(0.99)
+            cpu = got.cpu_us_per_request
+            on = f" on {got.loop}" if got.loop else ""
+            if got.loop:
+                loops.append(f"--mode {mode} ran on {got.loop}.")
+            procs = f"{use.processes} process" + ("es" if use.processes != 1 else "")
             self.step(
-                "client",
-                f"--mode {mode}{on}: 4 clients for {elapsed:.1f} s: {conns} connections, "
-                f"{reqs} requests, {rate:,.0f} requests/s",
+                "server",
+                f"--mode {mode}{on}: {got.rate:,.0f} requests/s, latency p50 {_ms(p50)} "
+                f"p99 {_ms(p99)}; {_us(cpu)} of server CPU a request; {use.threads} threads "
+                f"in {procs}, {use.rss_kib / 1024:.1f} MiB RSS ({use.pss_kib / 1024:.1f} MiB "
+                "PSS)",
                 mode=mode,
-                connections=conns,
-                requests=reqs,
-                requests_per_second=round(rate),
+                loop=got.loop or None,
+                requests=got.requests,
+                connections=got.connections,
+                errors=got.errors,
+                requests_per_second=round(got.rate),
+                cpu_us_per_request=None if cpu is None else round(cpu, 1),
+                p50_ms=p50,
+                p99_ms=p99,
+                threads=use.threads,
+                processes=use.processes,
+                rss_kib=use.rss_kib,
+                pss_kib=use.pss_kib,
+            )
+            rows.append(
+                [
+                    mode,
+                    round(got.rate),
+                    _ms(p50, unit=False),
+                    _ms(p99, unit=False),
+                    "-" if cpu is None else round(cpu),
+                    use.threads,
+                    use.processes,
+                    round(use.rss_kib / 1024, 1),
+                    round(use.pss_kib / 1024, 1),
+                ]
             )
         self.sink(
             DemoTable(
                 exercise="5",
-                title="upper-server, 4 Python clients each, 50 lines per connection",
-                columns=["mode", "connections", "requests", "requests/s"],
+                title=f"upper-server with {IDLE} idle and {BUSY} busy connections, "
+                "clients in processes of their own",
+                columns=list(TABLE_COLUMNS),
                 rows=rows,
-                note=f"Measured just now on this machine, {self.seconds:g} s per mode, with the "
-                "clients in this same Python process; a figure for this machine at this "
-                "moment, not a benchmark (see benchmarks/ for that)."
-                + "".join(f" {what}." for what in loops),
+                note=f"Measured just now on this machine, {self.seconds:g} s per mode; "
+                "req/s: requests a second from the 4 busy clients; p50 / p99: the median "
+                "and 99th percentile of a request's round trip; "
+                "CPU µs/req is the CPU time the server (and its children) spent per request; "
+                "threads, processes and memory are the server's and its children's, "
+                "from /proc, the largest of three looks while the load ran (RSS counts "
+                "the pages a fork shares once per process, PSS divides them among the "
+                "processes). A figure for this machine at this moment, not a benchmark "
+                "(benchmarks/tcp.py measures against a C reference)."
+                + "".join(f" {what}" for what in loops),
             )
         )
         self.claim(
             "every mode speaks the same protocol and served every request",
-            all(r[2] > 0 for r in rows),
+            all(r.requests > 0 and r.errors == 0 and r.idle == IDLE for r in results.values()),
+            errors=sum(r.errors for r in results.values()),
         )
+        thread, loop = results["thread"].usage, results["async"].usage
+        self.claim(
+            f"a thread per client costs a thread per client: --mode thread ran at least "
+            f"{IDLE} threads for {IDLE} idle clients, one event loop a handful",
+            thread.threads >= IDLE and loop.threads < 10 and loop.processes == 1,
+            thread_threads=thread.threads,
+            async_threads=loop.threads,
+        )
+        if "fork" in results:
+            fork = results["fork"].usage
+            self.claim(
+                f"a process per client costs a process and its memory per client: --mode fork "
+                f"ran at least {IDLE} processes and used more memory than --mode async",
+                fork.processes > IDLE and fork.pss_kib > loop.pss_kib,
+                fork_processes=fork.processes,
+                fork_pss_mib=round(fork.pss_kib / 1024, 1),
+                async_pss_mib=round(loop.pss_kib / 1024, 1),
+            )
 
     # -- addresses ---------------------------------------------------------------------------
     def addresses(self) -> None:
@@ -529,6 +586,24 @@ class Demo:
         )
 
 
-def run_demo(sink: Sink, exercises: list[str], seconds: float = 1.0) -> bool:
-    """Run *exercises* (keys of :data:`EXERCISES`); True when every claim held."""
-    return Demo(sink, seconds=seconds).run(exercises)
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} µs"
+
+
+def _ms(value: float | None, *, unit: bool = True) -> str:
+    """A latency in milliseconds as shown: ``0.21 ms`` (``-`` for none)."""
+    if value is None:
+        return "-"
+    text = f"{value:.2f}" if value < 10 else f"{value:.0f}"
+    return f"{text} ms" if unit else text
+
+
+def run_demo(
+    sink: Sink, exercises: list[str], seconds: float = 2.0, *, progress: bool = False
+) -> bool:
+    """Run *exercises* (keys of :data:`EXERCISES`); True when every claim held.
+
+    With *progress*, long measurements emit :class:`DemoProgress` events
+    (for a terminal: nothing to keep, nothing for a pipe).
+    """
+    return Demo(sink, seconds=seconds, progress=progress).run(exercises)

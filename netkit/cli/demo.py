@@ -20,9 +20,10 @@ _CHOICES = ("1", "2", "3", "4", "5", "addresses", "udp", "creosote", "tcp", "soc
 @click.option(
     "--seconds",
     type=TIMEOUT,
-    default=1.0,
+    default=2.0,
     show_default=True,
-    help="How long exercise 5 measures each server mode.",
+    help="How long exercise 5 loads each server mode (the exercise takes about "
+    "three times this plus 5 s).",
 )
 @output_options
 @handle_failures
@@ -41,7 +42,9 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
       2 / creosote      chunked messages collected whole; CreosoteHandler
       3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted client
       4 / socketserver  sync makes the second client wait; thread does not
-      5 / async         thread, fork and async side by side, measured
+      5 / async         thread, fork and async side by side: 200 idle and 4 busy
+                        clients in processes of their own; requests/s, latency,
+                        threads, processes and memory per mode
       addresses         resolve localhost, pack-ip 192.168.1.1, byte order, the
                         layers of one UDP datagram (anatomy udp, when it may capture)
     """
@@ -50,15 +53,16 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
     chosen = [ALIASES.get(e.lower(), e.lower()) for e in exercises] or list(EXERCISES)
     chosen = list(dict.fromkeys(chosen))
     out = renderer(json_output, no_color)
-    with _interruptible():
-        ok = run_demo(out, chosen, seconds=seconds)
+    progress = not json_output and sys.stderr.isatty()
+    with _interruptible(out):
+        ok = run_demo(out, chosen, seconds=seconds, progress=progress)
     out.close()
     if not ok:
         raise click.ClickException("a claim of the demo did not hold on this machine (see above)")
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
+def _interruptible(out: object) -> Iterator[None]:
     """Ctrl-C stops the demo: what it started is stopped on the
     way out, and the clients that lose their server then (exercise 5's
     measuring threads) end quietly instead of printing ``Exception in
@@ -80,6 +84,9 @@ def _interruptible() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         interrupted.set()
+        live = getattr(out, "live", None)  # a progress display is taken down first
+        if live is not None:
+            live.stop()
         sys.stderr.write("\nAborted: the demo was interrupted; everything it started is stopped.\n")
         raise click.exceptions.Exit(130) from None
     finally:

@@ -50,3 +50,14 @@ class DemoTable(Event):
     columns: list[str]
     rows: list[list[Any]]
     note: str
+
+
+@dataclass(frozen=True)
+class DemoProgress(Event):
+    """demo, on a terminal only: how far a long measurement is (drawn, then erased)."""
+
+    event: ClassVar[str] = "progress"
+    exercise: str
+    what: str
+    fraction: float  # 0.0 to 1.0
+    done: bool = False  # the measurement ended: erase the line

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.live import Live
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from netkit.events.demo import DemoClaim, DemoSection, DemoStep, DemoTable
+from netkit.events.demo import DemoClaim, DemoProgress, DemoSection, DemoStep, DemoTable
 from netkit.protocols.text import escape
 from netkit.render.human import Handlers, HumanRenderer
 
@@ -46,7 +47,40 @@ def _claim(r: HumanRenderer, ev: DemoClaim) -> None:
 def _table(r: HumanRenderer, ev: DemoTable) -> None:
     table = Table(title=escape(ev.title), title_justify="left", caption=escape(ev.note))
     for i, column in enumerate(ev.columns):
-        table.add_column(escape(column), justify="left" if i == 0 else "right")
+        # as wide as the header's longest word: a header wraps, never loses letters
+        widest = max((len(word) for word in column.split()), default=1)
+        table.add_column(escape(column), justify="left" if i == 0 else "right", min_width=widest)
     for row in ev.rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else escape(str(v)) for v in row))
     r.out.print(table)
+
+
+class _ProgressLine:
+    """A transient line at the bottom of stderr, redrawn by rich a few times a second."""
+
+    def __init__(self, r: HumanRenderer) -> None:
+        self.live = Live(Text(""), console=r.err, refresh_per_second=4, transient=True)
+        self.live.start()
+
+    def update(self, ev: DemoProgress) -> None:
+        width = 20
+        filled = round(max(0.0, min(ev.fraction, 1.0)) * width)
+        bar = "#" * filled + "." * (width - filled)
+        self.live.update(Text(f"  {escape(ev.what)} [{bar}] {ev.fraction:.0%}", style="dim"))
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+@HANDLERS.on(DemoProgress)
+def _progress(r: HumanRenderer, ev: DemoProgress) -> None:
+    if not r.err.is_terminal:  # nothing animated in a pipe
+        return
+    if ev.done:
+        if r.live is not None:
+            r.live.stop()
+            r.live = None
+        return
+    if not isinstance(r.live, _ProgressLine):
+        r.live = _ProgressLine(r)
+    r.live.update(ev)
