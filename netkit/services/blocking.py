@@ -9,12 +9,16 @@ of the process that forks.
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
-from collections.abc import Callable
+from _socket import SHUT_WR, SO_RCVTIMEO, SO_SNDTIMEO, SOL_SOCKET
+from _socket import socket as Socket  # Socket's base: either works here
 
 from netkit.protocols.upper import END_TOO_LONG, UpperSession
+
+TYPE_CHECKING = False  # typing itself is not imported: it is large
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RECV_SIZE = 65_536
 #: after a too-long line: how long to read and drop what the client still sends
@@ -22,7 +26,7 @@ DRAIN_SECONDS = 0.5
 DRAIN_BYTES = 4 << 20
 
 
-def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
+def set_io_timeouts(sock: Socket, seconds: float) -> None:
     """Kernel-level recv/send timeouts on a blocking socket (no poll() per call).
 
     A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
@@ -30,15 +34,15 @@ def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
     set_recv_timeout(sock, seconds, send=True)
 
 
-def set_recv_timeout(sock: socket.socket, seconds: float, *, send: bool = False) -> None:
+def set_recv_timeout(sock: Socket, seconds: float, *, send: bool = False) -> None:
     """The kernel-level recv timeout alone (and the send one with *send*)."""
     seconds = max(seconds, 0.001)  # 0 would mean "no timeout"
     sec = int(seconds)
     tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        sock.setsockopt(SOL_SOCKET, SO_RCVTIMEO, tv)
         if send:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            sock.setsockopt(SOL_SOCKET, SO_SNDTIMEO, tv)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         sock.settimeout(seconds)  # portable: poll() before each call
 
@@ -86,7 +90,7 @@ class LineDeadline:
 
 
 def serve_blocking(
-    conn: socket.socket,
+    conn: Socket,
     session: UpperSession,
     idle_timeout: float,
     stopping: Callable[[], bool],
@@ -154,14 +158,14 @@ def serve_blocking(
             return end
 
 
-def drain(conn: socket.socket) -> None:
+def drain(conn: Socket) -> None:
     """Half-close, then read and drop what the client still sends (bounded).
 
     Closing with unread data makes the kernel send a reset, which can
     destroy the error reply before the client reads it.
     """
     try:
-        conn.shutdown(socket.SHUT_WR)
+        conn.shutdown(SHUT_WR)
         conn.settimeout(DRAIN_SECONDS)
         deadline = time.monotonic() + DRAIN_SECONDS
         got = 0
@@ -174,7 +178,7 @@ def drain(conn: socket.socket) -> None:
         pass
 
 
-def close_quietly(conn: socket.socket) -> None:
+def close_quietly(conn: Socket) -> None:
     try:
         conn.close()
     except OSError:

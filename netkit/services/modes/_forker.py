@@ -4,9 +4,10 @@ What a fork costs grows with the memory of the process that forks (its
 page tables are copied, and every page either side writes to afterwards is
 copied once more).  The server's own process is large and has threads, so
 ``--mode fork`` does not fork there: it starts this module
-(``python -S -m netkit.services.modes._forker``), which imports the
-standard library's ``os``, ``select``, ``signal``, ``socket``, ``struct``
-and the sans-IO session, and nothing else.  It accepts on the listening
+(``python -S -c "...; main()"``), which imports C modules of the standard
+library (``posix``, ``_socket``, ``_signal``, ``select``, ``gc``, ``time``,
+``_struct``) and the sans-IO session, and nothing else: not even ``os``,
+``socket`` or ``typing``.  It accepts on the listening
 socket the server hands it and forks a child per connection; each child
 serves its connection (:func:`netkit.services.blocking.serve_blocking`)
 and leaves with ``os._exit``.
@@ -40,17 +41,23 @@ the line in progress).
 from __future__ import annotations
 
 import gc
-import os
+import posix
 import select
-import signal
-import socket
-import struct
-import sys
 import time
-from collections.abc import Callable
+from _socket import SOCK_STREAM
+from _socket import socket as Socket
 
 from netkit.protocols.upper import BUSY_REPLY, EchoSession, UpperSession
 from netkit.services.blocking import serve_blocking, since
+
+TYPE_CHECKING = False  # not typing's: it is large
+if TYPE_CHECKING:
+    import signal as _signal
+    from collections.abc import Callable
+else:
+    import _signal  # signal without its enums
+
+import struct  # noqa: E402 - after the guard on purpose: the same tiny module either way
 
 HEAD = struct.Struct("!cI")
 LEN = struct.Struct("!I")
@@ -60,6 +67,9 @@ ACCEPT_BATCH = 64
 RESOURCE_ERRNOS = frozenset({24, 23, 105, 12})  # EMFILE ENFILE ENOBUFS ENOMEM (Linux)
 STOP = b"S"
 KILL = b"K"
+SIGTERM = int(_signal.SIGTERM)
+SIGKILL = int(_signal.SIGKILL)
+WNOHANG = posix.WNOHANG
 
 
 class ChildStop(BaseException):
@@ -93,6 +103,10 @@ class Config:
         self.death_signal = args[8] == "1"
 
 
+#: how the server starts this module: -S (no site), -c (no runpy)
+BOOT = "from netkit.services.modes._forker import main; main()"
+
+
 def argv(
     listen_fd: int,
     report_fd: int,
@@ -109,8 +123,8 @@ def argv(
     flags = [str(int(plain)), str(int(quiet))]
     return [
         "-S",
-        "-m",
-        __name__,
+        "-c",
+        BOOT,
         str(listen_fd),
         str(report_fd),
         str(max_clients),
@@ -129,6 +143,8 @@ def format_peer(addr: tuple[object, ...]) -> str:
 
 def parent_death_signal() -> Callable[[int], object] | None:
     """Linux: prctl(PR_SET_PDEATHSIG) for the children, or None."""
+    import sys
+
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -145,10 +161,11 @@ class Forker:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pid = os.getpid()
-        self.listener = socket.socket(fileno=config.listen_fd)
+        self.pid = posix.getpid()
+        self.listener = Socket(fileno=config.listen_fd)
         self.listener.setblocking(False)
-        self.report = socket.socket(fileno=config.report_fd)
+        self.family = self.listener.family
+        self.report = Socket(fileno=config.report_fd)
         self.send = self.report.send
         self.live: set[int] = set()
         self.accepting = True
@@ -160,20 +177,20 @@ class Forker:
         self.idle = [False]
         self.child_stopping = [False]
         self.death = parent_death_signal() if config.death_signal else None
-        self.wake_r, wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        signal.signal(signal.SIGCHLD, self.on_child)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, self.on_term)
+        self.wake_r, wake_w = posix.pipe()
+        posix.set_blocking(self.wake_r, False)
+        posix.set_blocking(wake_w, False)
+        _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        _signal.signal(_signal.SIGCHLD, self.on_child)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        _signal.signal(SIGTERM, self.on_term)
 
     # -- signals -------------------------------------------------------------------
     def on_child(self, _signum: int, _frame: object) -> None:
         """Only there so that SIGCHLD writes to the wake-up pipe."""
 
     def on_term(self, _signum: int, _frame: object) -> None:
-        if os.getpid() == self.pid:
+        if posix.getpid() == self.pid:
             return  # this process: the server decides (it sends S)
         self.child_stopping[0] = True
         if self.idle[0]:
@@ -181,9 +198,10 @@ class Forker:
 
     # -- the loop ----------------------------------------------------------------
     def run(self) -> None:
-        # what is there now stays as it is: no collection touches (and so
-        # copies) these objects' pages again, here or in a child
-        gc.freeze()
+        if FREEZE:
+            # what is there now stays as it is: no collection touches (and so
+            # copies) these objects' pages again, here or in a child
+            gc.freeze()
         listen_fd = self.config.listen_fd
         report_fd = self.config.report_fd
         wake_r = self.wake_r
@@ -200,7 +218,7 @@ class Forker:
             ready = select.select(fds, [], [], timeout)[0]
             if wake_r in ready:
                 try:
-                    while os.read(wake_r, 4096):
+                    while posix.read(wake_r, 4096):
                         pass
                 except OSError:
                     pass
@@ -218,12 +236,12 @@ class Forker:
         except OSError:
             cmd = b""
         if cmd == KILL:
-            self.signal_all(signal.SIGKILL)
+            self.signal_all(SIGKILL)
             return
         self.stop_accepting()
-        self.signal_all(signal.SIGTERM)
+        self.signal_all(SIGTERM)
         if not cmd:  # the server is gone: nobody to report to
-            os._exit(0)
+            posix._exit(0)
 
     def stop_accepting(self) -> None:
         self.stopping = True
@@ -234,7 +252,7 @@ class Forker:
     def signal_all(self, sig: int) -> None:
         for pid in self.live:
             try:
-                os.kill(pid, sig)
+                posix.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -242,7 +260,7 @@ class Forker:
         live = self.live
         while live:
             try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
+                pid, _status = posix.waitpid(-1, WNOHANG)
             except ChildProcessError:
                 live.clear()
                 return
@@ -252,84 +270,74 @@ class Forker:
             self.send(HEAD.pack(b"X", pid))
 
     def accept(self) -> None:
-        accept = self.listener.accept
+        accept = self.listener._accept  # type: ignore[attr-defined]  # (fd, addr)
         live = self.live
+        fork = posix.fork
+        send = self.send
         for _ in range(ACCEPT_BATCH):
             try:
-                conn, addr = accept()
+                fd, addr = accept()
             except BlockingIOError:
                 break
             except OSError as exc:
                 if exc.errno in RESOURCE_ERRNOS:
                     self.delay = 0.05 if not self.delay else min(self.delay * 2, 1.0)
                     self.paused_until = time.monotonic() + self.delay
-                    self.send(HEAD.pack(b"A", exc.errno or 0) + repr(self.delay).encode())
+                    send(HEAD.pack(b"A", exc.errno or 0) + repr(self.delay).encode())
                     return
                 continue  # ECONNABORTED and the like: that client is gone
             if len(live) >= self.config.max_clients:
-                self.turn_away(conn, b"R" + format_peer(addr).encode())
+                self.turn_away(fd, b"R" + format_peer(addr).encode())
                 continue
             try:
-                pid = os.fork()
+                pid = fork()
             except OSError as exc:
                 body = LEN.pack(exc.errno or 0) + format_peer(addr).encode()
-                self.turn_away(conn, b"F" + body)
+                self.turn_away(fd, b"F" + body)
                 continue
             if pid == 0:
-                self.child(conn, addr)  # does not return
+                self.child(fd)  # does not return
+            posix.close(fd)
             live.add(pid)
-            conn.close()
+            send(HEAD.pack(b"C", pid) + format_peer(addr).encode())
         self.delay = 0.0
 
-    def turn_away(self, conn: socket.socket, message: bytes) -> None:
+    def turn_away(self, fd: int, message: bytes) -> None:
         try:
-            conn.setblocking(False)
-            conn.send(BUSY_REPLY)
+            posix.set_blocking(fd, False)
+            posix.write(fd, BUSY_REPLY)
         except OSError:
             pass
-        conn.close()
+        posix.close(fd)
         self.send(message)
 
     # -- in a child ----------------------------------------------------------------
-    def child(self, conn: socket.socket, addr: tuple[object, ...]) -> None:
+    def child(self, fd: int) -> None:
         code = 0
         try:
             started = time.monotonic()
             self.listener.close()
             if self.death is not None:
                 # this process killed outright must not leave children serving
-                self.death(signal.SIGTERM)
-                if os.getppid() != self.pid:  # it died before that call
+                self.death(SIGTERM)
+                if posix.getppid() != self.pid:  # it died before that call
                     raise ChildStop
-            pid = os.getpid()
+            conn = Socket(self.family, SOCK_STREAM, 0, fd)
+            pid = posix.getpid()
             send = self.send
-            send(HEAD.pack(b"C", pid) + format_peer(addr).encode())
-            session = self.session(self.config.max_line, log_lines=not self.config.quiet)
+            config = self.config
+            session = self.session(config.max_line, log_lines=not config.quiet)
             stopping = self.child_stopping
-            lines_head = HEAD.pack(b"L", pid)
-
-            def heard(lines: list[bytes]) -> None:
-                out = [lines_head]
-                size = 0
-                for line in lines:
-                    if size + len(line) > LINES_CHUNK and size:
-                        send(b"".join(out))
-                        out, size = [lines_head], 0
-                    out.append(LEN.pack(len(line)))
-                    out.append(line)
-                    size += len(line) + 4
-                send(b"".join(out))
-
             reason = "server stopping"
             try:
                 reason = serve_blocking(
                     conn,
                     session,
-                    self.config.idle_timeout,
+                    config.idle_timeout,
                     lambda: stopping[0],
                     self.idle,
-                    heard,
-                    self.config.line_timeout,
+                    None if config.quiet else self.heard_by(pid),
+                    config.line_timeout,
                 )
             except ChildStop:
                 pass
@@ -344,12 +352,32 @@ class Forker:
         except BaseException:
             code = 1
         finally:
-            os._exit(code)
+            posix._exit(code)
+
+    def heard_by(self, pid: int) -> Callable[[list[bytes]], None]:
+        """In a child: send the lines it heard to the server."""
+        head = HEAD.pack(b"L", pid)
+        send = self.send
+
+        def heard(lines: list[bytes]) -> None:
+            out = [head]
+            size = 0
+            for line in lines:
+                if size + len(line) > LINES_CHUNK and size:
+                    send(b"".join(out))
+                    out, size = [head], 0
+                out.append(LEN.pack(len(line)))
+                out.append(line)
+                size += len(line) + 4
+            send(b"".join(out))
+
+        return heard
+
+
+FREEZE = True
 
 
 def main() -> None:
+    import sys
+
     Forker(Config(sys.argv[1:])).run()
-
-
-if __name__ == "__main__":
-    main()

@@ -327,6 +327,8 @@ class ForkMode(Mode):
         self.forker: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None  # this side of the report socket
         self.conns: dict[int, _Conn] = {}  # by child pid
+        #: what a child said before the forker's C for it came: pid -> messages
+        self.early: dict[int, list[bytes]] = {}
         self.reports = ReportLimit()
         self.eof = False
         self._pidfd = -1
@@ -436,9 +438,15 @@ class ForkMode(Mode):
                 peer = body.decode()
                 self.conns[pid] = _Conn(peer)
                 server.opened(peer, f"pid {pid}")
+                for early in self.early.pop(pid, ()):
+                    self.report(early)
                 return
             conn = self.conns.get(pid)
             if conn is None:
+                # the child spoke before the forker reported it (the forker's
+                # X for it always comes after its C: one writer, in order)
+                if kind != b"X":
+                    self.early.setdefault(pid, []).append(message)
                 return
             if kind == b"L":
                 at = 0
