@@ -41,9 +41,31 @@ def children(ppid: int, *, state: str | None = None) -> list[int]:
     return processes(lambda f: int(f[1]) == ppid and (state is None or f[0] == state))
 
 
+def descendants(ppid: int, *, state: str | None = None) -> list[int]:
+    """PIDs below *ppid*: its children, theirs, and so on (only those in
+    *state* when given).  ``--mode fork`` serves each connection in a child
+    of a forking process of its own: a grandchild of the server."""
+    parents: dict[int, int] = {}
+    states: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = stat_fields(entry)
+            if fields is not None:
+                parents[int(entry)] = int(fields[1])
+                states[int(entry)] = fields[0]
+    below: list[int] = []
+    level = {ppid}
+    for _ in range(64):  # bounded: a process tree is not that deep
+        level = {pid for pid, parent in parents.items() if parent in level}
+        if not level:
+            break
+        below.extend(sorted(level))
+    return [pid for pid in below if state is None or states[pid] == state]
+
+
 def zombies(ppid: int) -> list[int]:
-    """PIDs of zombie children of *ppid*."""
-    return children(ppid, state="Z")
+    """PIDs of zombies below *ppid* (children, grandchildren, ...)."""
+    return descendants(ppid, state="Z")
 
 
 def in_group(pgid: int) -> list[int]:

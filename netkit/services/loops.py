@@ -23,7 +23,6 @@ import heapq
 import itertools
 import selectors
 import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -445,24 +444,3 @@ class BatchedEchoReader:
 
     def close(self) -> None:
         self.batch.release()
-
-
-def set_io_timeouts(sock: socket.socket, seconds: float) -> None:
-    """Kernel-level recv/send timeouts on a blocking socket (no poll() per call).
-
-    A recv() or send() that waits longer fails with EAGAIN (``BlockingIOError``).
-    """
-    set_recv_timeout(sock, seconds, send=True)
-
-
-def set_recv_timeout(sock: socket.socket, seconds: float, *, send: bool = False) -> None:
-    """The kernel-level recv timeout alone (and the send one with *send*)."""
-    seconds = max(seconds, 0.001)  # 0 would mean "no timeout"
-    sec = int(seconds)
-    tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        if send:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        sock.settimeout(seconds)  # portable: poll() before each call

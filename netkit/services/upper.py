@@ -169,6 +169,10 @@ class UpperServer(Server):
         except OSError:
             pass
         close_quietly(conn)
+        self.turned_away(peer)
+
+    def turned_away(self, peer: str) -> None:
+        """A client was sent the busy reply and closed (by whoever accepted it)."""
         self.bump("rejected")
         if not self.quiet:
             self.emit(Rejected(peer, f"max clients ({self.max_clients}) reached"))

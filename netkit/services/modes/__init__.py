@@ -10,9 +10,7 @@ this table, so it names the classes without importing them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not typing's: the forker (_forker) imports this package
 if TYPE_CHECKING:
     from netkit.services.modes.base import Mode
 
@@ -27,6 +25,8 @@ MODES: dict[str, str] = {
 
 def get(name: str) -> type[Mode]:
     """The class of the mode named *name* (a key of :data:`MODES`)."""
+    from importlib import import_module
+
     module, _, cls = MODES[name].partition(":")
     mode: type[Mode] = getattr(import_module(module), cls)
     return mode

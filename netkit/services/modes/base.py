@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from netkit import net
-from netkit.protocols.upper import END_TOO_LONG, UpperSession
-from netkit.services.loops import Acceptor, Loop, set_io_timeouts, set_recv_timeout
+from netkit.protocols.upper import UpperSession
+from netkit.services.blocking import (
+    DRAIN_BYTES,
+    DRAIN_SECONDS,
+    RECV_SIZE,
+    LineDeadline,
+    close_quietly,
+    drain,
+    serve_blocking,
+    since,
+)
+from netkit.services.loops import Acceptor, Loop
 
 if TYPE_CHECKING:
     from netkit.services.upper import UpperServer
-
-RECV_SIZE = 65_536
-#: after a too-long line: how long to read and drop what the client still sends
-DRAIN_SECONDS = 0.5
-DRAIN_BYTES = 4 << 20
 
 
 class Mode:
@@ -116,139 +120,14 @@ class Mode:
         return int(self.server.open)
 
 
-def since(started: float) -> float:
-    """A session's duration in seconds, as the events show it."""
-    return round(time.monotonic() - started, 6)
-
-
-class LineDeadline:
-    """When the line a session is in the middle of must be complete (``--line-timeout``).
-
-    Idle time alone lets a client hold a connection for good by trickling a
-    byte now and then (slowloris); a line begun must also end in time.  The
-    clock starts with the first byte of an incomplete line and starts again
-    when a line completes.  No clock of its own: the caller passes the time.
-    """
-
-    __slots__ = ("_lines", "due", "timeout")
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.due: float | None = None
-        self._lines = 0
-
-    def update(self, session: UpperSession, now: float) -> float | None:
-        """After a receive: the deadline of the pending line, or None when none is pending."""
-        if session.idle:
-            self.due = None
-        elif self.due is None or session.lines != self._lines:
-            self.due = now + self.timeout
-            self._lines = session.lines
-        return self.due
-
-    def sooner(self, session: UpperSession, now: float, timer_at: float | None) -> float | None:
-        """After a receive, for a mode with one timer per connection (firing at
-        *timer_at*): the time to re-arm it for, when the pending line is due
-        before that; None: leave it."""
-        if self.due is None and session.idle:
-            return None
-        due = self.update(session, now)
-        if due is not None and timer_at is not None and due < timer_at:
-            return due
-        return None
-
-
-def serve_blocking(
-    conn: socket.socket,
-    session: UpperSession,
-    idle_timeout: float,
-    stopping: Callable[[], bool],
-    idle_flag: list[bool] | None = None,
-    on_heard: Callable[[list[bytes]], None] | None = None,
-    line_timeout: float | None = None,
-) -> str:
-    """Serve one connection on a blocking socket; return why it ended.
-
-    *idle_flag* (a one-element list) is set while waiting for a new line
-    with nothing pending, so a stop request may close the connection then.
-    *on_heard* gets the lines the session collected (``log_lines``).
-    With *line_timeout*, a line begun must be complete within it.
-    """
-    conn.setblocking(True)
-    set_io_timeouts(conn, idle_timeout)
-    recv = conn.recv
-    sendall = conn.sendall
-    receive = session.receive
-    line = LineDeadline(line_timeout) if line_timeout else None
-    waits = idle_timeout  # the recv timeout set on the socket
-    while True:
-        if idle_flag is not None:
-            idle_flag[0] = session.idle
-        # checked after the flag is set: a stop that came before is seen here,
-        # one that comes after sees the flag (and shuts the socket for reading)
-        if stopping():
-            return "server stopping"
-        wait = idle_timeout
-        if line is not None and line.due is not None:
-            wait = min(idle_timeout, line.due - time.monotonic())
-            if wait <= 0:
-                return "line timeout"
-        if wait != waits:  # only while a line is pending: a syscall per recv then
-            set_recv_timeout(conn, wait)
-            waits = wait
-        try:
-            data = recv(RECV_SIZE)
-        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO, or the settimeout() fallback
-            return "line timeout" if wait < idle_timeout else "idle timeout"
-        except OSError:
-            return "reset"
-        finally:
-            if idle_flag is not None:
-                idle_flag[0] = False
-        if not data and stopping():
-            return "server stopping"
-        # b"" (EOF) goes to the session too: it answers an unterminated last line
-        reply = receive(data)
-        if line is not None and (line.due is not None or not session.idle):
-            line.update(session, time.monotonic())
-        if on_heard is not None and session.heard:
-            on_heard(session.take_heard())
-        if reply:
-            try:
-                sendall(reply)
-            except BlockingIOError:
-                return "idle timeout"  # the client stopped reading
-            except OSError:
-                return "reset"
-        end = session.end
-        if end is not None:
-            if end == END_TOO_LONG:
-                drain(conn)
-            return end
-
-
-def drain(conn: socket.socket) -> None:
-    """Half-close, then read and drop what the client still sends (bounded).
-
-    Closing with unread data makes the kernel send a reset, which can
-    destroy the error reply before the client reads it.
-    """
-    try:
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(DRAIN_SECONDS)
-        deadline = time.monotonic() + DRAIN_SECONDS
-        got = 0
-        while got < DRAIN_BYTES and time.monotonic() < deadline:
-            chunk = conn.recv(RECV_SIZE)
-            if not chunk:
-                break
-            got += len(chunk)
-    except OSError:
-        pass
-
-
-def close_quietly(conn: socket.socket) -> None:
-    try:
-        conn.close()
-    except OSError:
-        pass
+__all__ = [
+    "DRAIN_BYTES",
+    "DRAIN_SECONDS",
+    "RECV_SIZE",
+    "LineDeadline",
+    "Mode",
+    "close_quietly",
+    "drain",
+    "serve_blocking",
+    "since",
+]

@@ -17,9 +17,11 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from netkit import net
@@ -27,9 +29,11 @@ from netkit.events import Notice
 from netkit.events.upper_server import LineEvent
 from netkit.protocols.ratelimit import ReportLimit
 from netkit.services.loops import RESOURCE_ERRNOS, Backoff, Loop, resource_notice
+from netkit.services.modes import _forker
 from netkit.services.modes.base import Mode, close_quietly, since
 
 _HDR = struct.Struct("!IB")
+_PID = struct.Struct("!I")
 
 
 def frame(kind: bytes, body: bytes) -> bytes:
@@ -94,12 +98,13 @@ def install_child_stop(idle: list[bool], stopping: list[bool]) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked by spawn()
 
 
-class ForkMode(Mode):
-    """A process per connection.
+class ProcessMode(Mode):
+    """Processes forked from the server's own process, a report pipe each
+    (prefork's workers).
 
-    May be overridden: :meth:`child` (what a child does with its
-    connection), :meth:`spawn` (how a child is made) and :meth:`stop` (how
-    children are ended: SIGTERM, SIGKILL after ``--grace``).
+    May be overridden: :meth:`spawn` (how a process is made),
+    :meth:`child_gone` (what its end means) and :meth:`stop` (how they are
+    ended: SIGTERM, SIGKILL after ``--grace``).
     """
 
     name = "fork"
@@ -111,10 +116,6 @@ class ForkMode(Mode):
         self.exiting: dict[int, tuple[_Child, int]] = {}
         self.reports = ReportLimit()
         self.death_signal = parent_death_signal()
-
-    @classmethod
-    def create(cls, server: Any) -> Mode:
-        return PreforkMode(server) if server.prefork else cls(server)
 
     # -- making children -----------------------------------------------------------
     def spawn(self, target: Callable[[int], None], peer: str, worker: bool, keep: int) -> int:
@@ -160,43 +161,6 @@ class ForkMode(Mode):
         assert self.loop is not None
         self.loop.add(r, lambda: self.child_readable(child))
         return pid
-
-    def serve_connection(self, conn: socket.socket, peer: str) -> None:
-        server = self.server
-        try:
-            pid = self.spawn(lambda w: self.child(conn, peer, w), peer, False, conn.fileno())
-        except OSError as exc:  # EAGAIN / ENOMEM / EMFILE: no process for this client
-            server.bump("fork_errors")
-            if self.reports.due(time.monotonic(), "fork"):
-                server.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
-            server.reject(conn, peer)
-        else:
-            # before its report is read (on this thread's loop, later): counted in order
-            server.opened(peer, f"pid {pid}")
-        finally:
-            conn.close()
-
-    def child(self, conn: socket.socket, peer: str, w: int) -> None:
-        """In the child: serve *conn*, report on *w*."""
-        server = self.server
-        started = time.monotonic()
-        idle = [False]
-        stopping = [False]
-        install_child_stop(idle, stopping)
-
-        def heard(lines: list[bytes]) -> None:
-            os.write(w, b"".join(frame(b"L", line) for line in lines))
-
-        session = server.new_session()
-        reason = "server stopping"
-        try:
-            reason = self.serve_blocking(conn, session, lambda: stopping[0], idle, heard)
-        except ChildStop:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            close_quietly(conn)
-            os.write(w, frame(b"E", f"{session.lines} {since(started)} {reason}".encode()))
 
     # -- what children say ----------------------------------------------------------
     def child_readable(self, child: _Child) -> None:
@@ -252,11 +216,7 @@ class ForkMode(Mode):
         loop.add(pidfd, exited)
 
     def child_gone(self, child: _Child) -> None:
-        server = self.server
-        # a child that died without reporting: killed after --grace, or crashed
-        lost = "server stopping" if server.stopping else "reset"
-        lines, dur, reason = child.end or (child.lines, 0.0, lost)
-        server.closed(child.peer, lines, dur, reason)
+        """A child was reaped: nothing by default."""
 
     def child_frames(self, child: _Child) -> None:
         server = self.server
@@ -334,7 +294,251 @@ class ForkMode(Mode):
         self.exiting.clear()
 
 
-class PreforkMode(ForkMode):
+class _Conn:
+    """A connection a child of the forker serves, as the server knows it."""
+
+    __slots__ = ("end", "lines", "peer")
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.lines = 0  # lines it logged: its count if it is killed before it reports
+        self.end: tuple[int, float, str] | None = None
+
+
+class ForkMode(Mode):
+    """A process per connection, forked by a small process of its own.
+
+    :meth:`prepare` starts :mod:`netkit.services.modes._forker` with the
+    listening socket and one end of a ``SOCK_SEQPACKET`` socket pair; it
+    accepts, forks a child per connection (up to ``--max-clients``; the
+    next ones are turned away) and reaps them.  This process only reads
+    their reports (:meth:`report`) and emits the events; :meth:`stop` asks
+    the forker to stop (SIGTERM to the children), then to kill what is left
+    after ``--grace`` (at once after a second Ctrl-C).
+
+    May be overridden: :meth:`forker_argv` (the command that starts the
+    forker), :meth:`report` (what a message means) and :meth:`stop`.
+    """
+
+    name = "fork"
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.forker: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None  # this side of the report socket
+        self.conns: dict[int, _Conn] = {}  # by child pid
+        #: what a child said before the forker's C for it came: pid -> messages
+        self.early: dict[int, list[bytes]] = {}
+        self.reports = ReportLimit()
+        self.eof = False
+        self._pidfd = -1
+
+    @classmethod
+    def create(cls, server: Any) -> Mode:
+        return PreforkMode(server) if server.prefork else cls(server)
+
+    def forker_argv(self, listen_fd: int, report_fd: int) -> list[str]:
+        server = self.server
+        return [
+            sys.executable,
+            *_forker.argv(
+                listen_fd,
+                report_fd,
+                max_clients=server.max_clients,
+                max_line=server.max_line,
+                plain=server.plain,
+                quiet=server.quiet,
+                idle_timeout=server.idle_timeout,
+                line_timeout=server.line_timeout,
+            ),
+        ]
+
+    def prepare(self) -> None:
+        listen_fd = self.server.listener.fileno()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # -S: no site-packages; netkit is found where this process found it
+        root = str(Path(_forker.__file__).resolve().parents[3])
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+        try:
+            self.forker = subprocess.Popen(
+                self.forker_argv(listen_fd, theirs.fileno()),
+                stdin=subprocess.DEVNULL,
+                pass_fds=(listen_fd, theirs.fileno()),
+                env=env,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+
+    def run(self) -> None:
+        server = self.server
+        loop = self.loop = Loop(server)
+        assert self.sock is not None and self.forker is not None
+        try:
+            loop.add(self.sock, self.readable)
+            try:
+                self._pidfd = os.pidfd_open(self.forker.pid)
+            except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+
+                self._poll_forker()
+            else:
+                loop.add(self._pidfd, self._forker_exited)
+            loop.run()
+            self.stop()
+        finally:
+            self._close()
+            loop.close()
+
+    def _poll_forker(self) -> None:
+        assert self.loop is not None
+        if self.forker is not None and self.forker.poll() is not None:
+            self._forker_exited()
+        else:
+            self.loop.call_at(time.monotonic() + 0.5, self._poll_forker)
+
+    def _forker_exited(self) -> None:
+        assert self.loop is not None
+        if self._pidfd >= 0:
+            self.loop.remove(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        if not self.server.stopping:
+            code = self.forker.wait() if self.forker is not None else None
+            self.server.fail(f"the forking process exited (status {code})")
+
+    # -- what the forker and its children say ---------------------------------------
+    def readable(self) -> None:
+        assert self.sock is not None
+        recv = self.sock.recv
+        for _ in range(256):
+            try:
+                message = recv(1 << 18)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:  # the forker and every child are gone
+                self.eof = True
+                assert self.loop is not None
+                self.loop.remove(self.sock)
+                return
+            self.report(message)
+
+    def report(self, message: bytes) -> None:
+        server = self.server
+        kind = message[:1]
+        if kind in b"CLEX":
+            (pid,) = _PID.unpack_from(message, 1)
+            body = message[5:]
+            if kind == b"C":
+                peer = body.decode()
+                self.conns[pid] = _Conn(peer)
+                server.opened(peer, f"pid {pid}")
+                for early in self.early.pop(pid, ()):
+                    self.report(early)
+                return
+            conn = self.conns.get(pid)
+            if conn is None:
+                # the child spoke before the forker reported it (the forker's
+                # X for it always comes after its C: one writer, in order)
+                if kind != b"X":
+                    self.early.setdefault(pid, []).append(message)
+                return
+            if kind == b"L":
+                at = 0
+                while at < len(body):
+                    (size,) = _PID.unpack_from(body, at)
+                    line = body[at + 4 : at + 4 + size]
+                    at += 4 + size
+                    conn.lines += 1
+                    if not server.quiet:
+                        server.emit(LineEvent(conn.peer, line, size))
+            elif kind == b"E":
+                n, dur, reason = body.decode().split(" ", 2)
+                conn.end = (int(n), float(dur), reason)
+            else:  # X: reaped, so reported now (no zombie outlives the report)
+                del self.conns[pid]
+                self._gone(conn)
+        elif kind == b"R":
+            server.turned_away(message[1:].decode())
+        elif kind == b"F":
+            (code,) = _PID.unpack_from(message, 1)
+            peer = message[5:].decode()
+            server.bump("fork_errors")
+            if self.reports.due(time.monotonic(), "fork"):
+                exc = OSError(code, os.strerror(code))
+                server.emit(Notice("warning", net.describe_error(exc, f"fork for {peer}")))
+            server.turned_away(peer)
+        elif kind == b"A":
+            (code,) = _PID.unpack_from(message, 1)
+            server.bump("accept_errors")
+            if self.reports.due(time.monotonic(), "accept"):
+                exc = OSError(code, os.strerror(code))
+                server.emit(resource_notice(exc, float(message[5:])))
+
+    def _gone(self, conn: _Conn) -> None:
+        server = self.server
+        # a child that died without reporting: killed after --grace, or crashed
+        lost = "server stopping" if server.stopping else "reset"
+        lines, dur, reason = conn.end or (conn.lines, 0.0, lost)
+        server.closed(conn.peer, lines, dur, reason)
+
+    # -- stopping ---------------------------------------------------------------------
+    def _tell(self, command: bytes) -> None:
+        try:
+            if self.sock is not None:
+                self.sock.send(command)
+        except OSError:
+            pass  # gone already
+
+    def stop(self) -> None:
+        server = self.server
+        loop = self.loop
+        assert loop is not None
+        server.stopping = True
+        self._tell(_forker.STOP)
+        deadline = time.monotonic() + server.grace
+        hard_deadline = deadline + 2.0
+        killed = False
+        while not self.eof and time.monotonic() < hard_deadline:
+            now = time.monotonic()
+            if server.forced:  # a second Ctrl-C: no more grace (the waker woke us)
+                deadline = min(deadline, now)
+            if now >= deadline and not killed:
+                killed = True
+                self._tell(_forker.KILL)
+            wait = max((deadline if not killed else hard_deadline) - now, 0.01)
+            for key, _ev in loop.selector.select(wait):
+                key.data()
+
+    def _close(self) -> None:
+        forker = self.forker
+        if forker is not None and forker.poll() is None:
+            # past every deadline: the forker first (its children are not
+            # reaped, so their pids are still theirs), then what it left
+            for pid in self.conns:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            forker.kill()
+        if forker is not None:
+            forker.wait()
+        for conn in self.conns.values():
+            self._gone(conn)
+        self.conns.clear()
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+        if self.sock is not None:
+            self.sock.close()
+
+
+class PreforkMode(ProcessMode):
     """``--prefork N``: N workers that each accept and serve, replaced when one dies.
 
     The parent never accepts: its loop only reads the workers' reports.

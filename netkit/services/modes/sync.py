@@ -18,7 +18,8 @@ from typing import Any
 from netkit import net
 from netkit.events.upper_server import ClientWaiting
 from netkit.protocols.upper import END_TOO_LONG, UpperSession
-from netkit.services.loops import Timer, set_io_timeouts
+from netkit.services.blocking import set_io_timeouts
+from netkit.services.loops import Timer
 from netkit.services.modes.base import (
     RECV_SIZE,
     LineDeadline,
