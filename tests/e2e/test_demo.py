@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from netkit.cli import cli
-from tests.helpers import NETKIT, env
+from tests.helpers import NETKIT, env, read_line, read_pty
 from tests.proc import bound_ports, in_group
 
 
@@ -112,11 +115,76 @@ def test_daytime_time_and_sntp_tell_the_same_instant(demo_run: dict[str, Any]) -
 
 
 def test_mode_comparison_table(demo_run: dict[str, Any]) -> None:
+    """Exercise 5 measured from processes of its own: the figures that keep their
+    order from run to run are what each model costs (threads, processes, memory)."""
+    from netkit.demo import IDLE, TABLE_COLUMNS
+
     table = next(e for e in demo_run["events"] if e["event"] == "table")
-    assert table["columns"] == ["mode", "connections", "requests", "requests/s"]
+    assert table["columns"] == list(TABLE_COLUMNS)
     assert [row[0] for row in table["rows"]] == ["thread", "fork", "async"]
-    assert all(row[1] > 0 and row[2] > 0 for row in table["rows"])
+    steps = {
+        e["detail"]["mode"]: e["detail"]
+        for e in demo_run["events"]
+        if e["event"] == "step" and e["exercise"] == "5" and "mode" in e["detail"]
+    }
+    assert list(steps) == ["thread", "fork", "async"]
+    for got in steps.values():
+        assert got["requests"] > 0 and got["errors"] == 0
+        assert got["requests_per_second"] > 0 and 0 < got["p50_ms"] <= got["p99_ms"]
+        assert got["cpu_us_per_request"] > 0 and got["rss_kib"] > 0 and got["pss_kib"] > 0
+    thread, fork, loop = steps["thread"], steps["fork"], steps["async"]
+    assert thread["processes"] == 1 and thread["threads"] > IDLE  # one per client
+    assert fork["processes"] > IDLE  # one per client
+    assert loop["processes"] == 1 and loop["threads"] < 10
+    assert fork["pss_kib"] > loop["pss_kib"] and fork["rss_kib"] > thread["rss_kib"]
     assert "this machine" in table["note"]
+    assert [c["holds"] for c in claims(demo_run, "5")] == [True, True, True]
+
+
+def test_no_progress_in_a_pipe(demo_run: dict[str, Any]) -> None:
+    assert b"measuring" not in demo_run["stderr"]
+    assert all(e["event"] != "progress" for e in demo_run["events"])
+
+
+def test_progress_on_a_terminal() -> None:
+    out = read_pty([NETKIT, "demo", "5", "--seconds", "0.5"], env(), columns=100)
+    assert b"measuring --mode thread" in out and b"measuring --mode async" in out
+    assert b"Traceback" not in out
+
+
+@pytest.mark.parametrize("whom", ["group", "demo"])
+def test_ctrl_c_stops_every_process_it_started(whom: str) -> None:
+    """Ctrl-C (SIGINT to the foreground group, as a terminal sends it, or to the
+    demo alone) while exercise 5 measures: one line, exit 130, no process left."""
+    proc = subprocess.Popen(
+        [NETKIT, "demo", "5", "--json", "--seconds", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        while json.loads(read_line(proc.stdout, 20))["event"] != "step":
+            pass  # the measurement begins after its first step
+        deadline = time.monotonic() + 20
+        # the server and its five load generators are up (bounded; waits on the demo)
+        while len(in_group(proc.pid)) < 7 and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.05)
+        assert len(in_group(proc.pid)) >= 7, in_group(proc.pid)
+        if whom == "group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=5)
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines() == ["netkit demo: interrupted"]
+    assert in_group(proc.pid) == []  # each was waited for before the demo exited
 
 
 def test_one_exercise_by_name(runner: CliRunner) -> None:
