@@ -87,7 +87,10 @@ def _interruptible(out: object) -> Iterator[None]:
         live = getattr(out, "live", None)  # a progress display is taken down first
         if live is not None:
             live.stop()
-        sys.stderr.write("\nAborted: the demo was interrupted; everything it started is stopped.\n")
+        after_ctrl_c = "\n" if sys.stderr.isatty() else ""  # off the line ^C was echoed on
+        sys.stderr.write(
+            f"{after_ctrl_c}Aborted: the demo was interrupted; everything it started is stopped.\n"
+        )
         raise click.exceptions.Exit(130) from None
     finally:
         signal.signal(signal.SIGINT, previous)

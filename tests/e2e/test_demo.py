@@ -183,7 +183,9 @@ def test_ctrl_c_stops_every_process_it_started(whom: str) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=5)
     assert proc.returncode == 130, err
-    assert err.decode().splitlines() == ["netkit demo: interrupted"]
+    assert err.decode().splitlines() == [
+        "Aborted: the demo was interrupted; everything it started is stopped."
+    ]
     assert in_group(proc.pid) == []  # each was waited for before the demo exited
 
 
