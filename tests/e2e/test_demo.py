@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from netkit.cli import cli
 from tests.helpers import NETKIT, env, read_line, read_pty
 from tests.proc import bound_ports, in_group
+from tests.reliability.proc_util import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,6 @@ def test_ctrl_c_while_exercise_5_measures_is_quiet_and_exits_130() -> None:
     """Issue 14 item 24: a real SIGINT while exercise 5's clients are busy: no
     traceback from the measuring threads, one line, exit 130."""
     import signal
-    import time
 
     proc = subprocess.Popen(
         [NETKIT, "demo", "5", "--json", "--seconds", "30"],
@@ -250,11 +250,9 @@ def test_ctrl_c_while_exercise_5_measures_is_quiet_and_exits_130() -> None:
         first = json.loads(proc.stdout.readline())
         assert first["event"] == "exercise" and first["exercise"] == "5", first
         # wait (bounded) until the measuring clients are connected and busy
-        deadline = time.monotonic() + 30
-        while _established_tcp([proc.pid, *in_group(proc.pid)]) < 2:
-            assert time.monotonic() < deadline, "exercise 5 never connected a client"
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.02)  # polling /proc, not synchronising on time
+        busy = wait_until(lambda: _established_tcp([proc.pid, *in_group(proc.pid)]) >= 2, 30, proc)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert busy, "exercise 5 never connected a client"
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
     finally:
