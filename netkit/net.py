@@ -468,10 +468,12 @@ class DatagramPeer:
         timeout: float | None = None,
         on_note: Callable[[str], None] | None = None,
         deadline: float | None = None,
+        took: str = "answered",
     ) -> None:
         if deadline is None and timeout is not None:
             deadline = time.monotonic() + timeout
         self.deadline = deadline
+        self.took = took  # what the note says the address that worked did
         budget = remaining(deadline)
         if budget is not None and timeout is not None:
             budget = min(budget, timeout)
@@ -493,6 +495,11 @@ class DatagramPeer:
             return self.timeout
         left = len(self.endpoints) - self._index
         return share(self.deadline, left * max(tries, 1), self.timeout)
+
+    @property
+    def last(self) -> bool:
+        """The address in use is the name's last one: no other to try."""
+        return self._index + 1 >= len(self.endpoints)
 
     @property
     def peer(self) -> str:
@@ -520,8 +527,7 @@ class DatagramPeer:
             try:
                 result = attempt(self.sock)
             except NoAnswer as exc:
-                last = self._index + 1 >= len(self.endpoints)
-                if self.answered or last:
+                if self.answered or self.last:
                     if self._skipped:
                         tried = "; ".join(self._skipped)
                         raise NoAnswer(
@@ -534,7 +540,7 @@ class DatagramPeer:
                 continue
             if not self.answered and self._skipped and self.on_note is not None:
                 skipped = "; ".join(self._skipped)
-                self.on_note(f"{self.peer} answered; no answer from {skipped}")
+                self.on_note(f"{self.peer} {self.took}; no answer from {skipped}")
             self.answered = True
             return result
 

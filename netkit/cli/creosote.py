@@ -306,9 +306,9 @@ MAX_LINE = 64 << 10  # --lines: a longer line is sent in pieces of this size
     "-t",
     "--timeout",
     type=TIMEOUT,
-    default=0.25,
-    show_default=True,
-    help="Seconds to wait after the last chunk for the host to say nothing listens (ICMP); "
+    default=None,
+    help="Seconds to wait after the last chunk for another host to say nothing listens "
+    "(ICMP) [default: 0.25; an address of this host refuses during the send, so no wait]; "
     "it also bounds the name lookup (at least 1 s).",
 )
 @click.option(
@@ -339,7 +339,7 @@ def spew(
     port: int,
     version: int | None,
     chunk_size: int,
-    timeout: float,
+    timeout: float | None,
     lines: bool,
     record_level: str | None,
     record_logger: str | None,
@@ -411,14 +411,23 @@ def spew(
         def on_datagram(datagram: bytes) -> None:
             out(DatagramSent(peer=sender.peer, size=len(datagram), data=datagram))
 
+    from netkit.clients.creosote import DEFAULT_WAIT
+    from netkit.events import Notice
+
+    def note(message: str) -> None:
+        out(Notice("note", message))
+
+    wait = DEFAULT_WAIT if timeout is None else timeout
     sender = Spewer(
         name,
         number,
         version=version,
         chunk_size=chunk_size,
         strict=not lines,
-        lookup_timeout=max(timeout, 1.0),
+        wait=wait,
+        lookup_timeout=max(wait, 1.0),
         on_datagram=on_datagram,
+        on_note=note,
     )
     try:
         if not stdin:
@@ -430,12 +439,12 @@ def spew(
             while block := sys.stdin.buffer.read(STDIN_BLOCK):
                 sender.send(encode(block))
     except ValueError as exc:
-        sender.sock.close()
+        sender.close()
         raise click.BadParameter(str(exc), param_hint="'--chunk-size'") from None
     except BaseException:
-        sender.sock.close()
+        sender.close()
         raise
-    result = sender.finish(timeout)
+    result = sender.finish()
     out(result)
     out.close()
     if result.refused:

@@ -18,6 +18,7 @@ chunked by netkit's format when long, so a traceback arrives whole.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import logging
 import os
@@ -28,12 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 from netkit.events.creosote import Spewed
-from netkit.net import NetError, connect_socket, describe_error, format_host, format_peer
+from netkit.net import DatagramPeer, NetError, NoAnswer
 from netkit.protocols import creosote
 
 DEFAULT_PORT = creosote.DEFAULT_PORT
 DEFAULT_CHUNK_SIZE = creosote.DEFAULT_CHUNK_SIZE
 DEFAULT_QUEUE = 1000
+DEFAULT_WAIT = 0.25  # seconds to wait for an ICMP refusal from another host
 RESOLVE_RETRY = 5.0  # seconds between lookups of a name that did not resolve
 CLOSE_WAIT = 0.5  # seconds close() waits for queued records to go out
 REPORT_RECORDS = 10  # after a loss, the next records that go out carry the count
@@ -48,11 +50,21 @@ def new_message_id() -> str:
 
 
 class Spewer:
-    """A connected UDP socket to a listener that sends one message at a time.
+    """UDP datagrams to a listener, one message at a time, to the first address
+    of *host* that does not refuse them.
 
-    ``strict``: an ICMP refusal raises :class:`NetError` (one message);
-    otherwise it is counted in :attr:`refused` and sending goes on (a
-    stream of lines outlives a listener's restart).
+    UDP has no acknowledgement: the only word a listener's host sends back
+    is an ICMP "port unreachable" when nothing listens, seen as
+    ECONNREFUSED on the connected socket.  Until one address has taken a
+    message, a refused address hands over to the next one of the name
+    (:class:`netkit.net.DatagramPeer`; *on_note* hears which one took it);
+    a silent address cannot be told from a listener.  How long to wait for
+    a refusal (:func:`refusal_wait`): no wait for an address of this host,
+    whose kernel refuses during the send itself; otherwise *wait* seconds.
+
+    ``strict``: a refusal from the last address raises :class:`NetError`
+    (one message); otherwise it is counted in :attr:`refused` and sending
+    goes on (a stream of lines outlives a listener's restart).
     """
 
     def __init__(
@@ -63,63 +75,100 @@ class Spewer:
         version: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         strict: bool = True,
+        wait: float | None = None,
         lookup_timeout: float | None = None,
         on_datagram: Callable[[bytes], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.on_datagram = on_datagram  # told each datagram sent (--hex)
-        self.where = f"{format_host(host)}:{port}"
         self.chunk_size = chunk_size
         self.strict = strict
+        self.wait = DEFAULT_WAIT if wait is None else wait
         deadline = None if lookup_timeout is None else time.monotonic() + lookup_timeout
-        self.sock = connect_socket(
-            host, port, socktype=socket.SOCK_DGRAM, version=version, deadline=deadline
+        self.dest = DatagramPeer(
+            host, port, version=version, on_note=on_note, deadline=deadline, took="took it"
         )
-        self.peer = format_peer(self.sock.getpeername())
         self.messages = self.bytes = self.chunks = self.datagram_bytes = self.refused = 0
+        self._unchecked = False  # the last message went out with no look for a refusal
 
-    def _refused(self) -> None:
-        if self.strict:
-            raise NetError(
-                f"no listener on {self.where}: the host answered ICMP port unreachable "
-                "(connection refused)"
-            )
-        self.refused += 1
+    @property
+    def peer(self) -> str:
+        """``host:port`` of the address in use."""
+        return self.dest.peer
+
+    @property
+    def where(self) -> str:
+        return self.dest.peer
+
+    def _no_listener(self) -> NoAnswer:
+        return NoAnswer(
+            f"no listener on {self.peer}: the host answered ICMP port unreachable "
+            "(connection refused)",
+            "connection refused",
+        )
+
+    def _check(self, sock: socket.socket, wait: float) -> None:
+        """Raise :class:`NoAnswer` if the address refused what was sent (within *wait*)."""
+        try:
+            if wait <= 0:
+                sock.setblocking(False)
+            else:
+                sock.settimeout(wait)
+            sock.recv(1)  # an ICMP error arrives as a pending socket error
+        except (BlockingIOError, TimeoutError):
+            pass
+        except ConnectionRefusedError:
+            raise self._no_listener() from None
+        except OSError as exc:
+            raise NoAnswer.from_error(exc, f"cannot send to {self.peer}") from None
+        finally:
+            sock.settimeout(None)
 
     def send(self, data: bytes) -> None:
         """Send *data* as one message (``ValueError`` if the chunk size cannot carry it)."""
         datagrams = creosote.split(data, self.chunk_size, new_message_id())
-        try:
+
+        def attempt(sock: socket.socket) -> None:
             for datagram in datagrams:
                 try:
-                    self.sock.send(datagram)
-                except ConnectionRefusedError:  # the previous message was refused
-                    self._refused()
-                    self.sock.send(datagram)
+                    sock.send(datagram)
+                except ConnectionRefusedError:
+                    if not self.dest.answered:  # this address refused: try the next one
+                        raise self._no_listener() from None
+                    self.refused += 1  # the previous message was refused
+                    sock.send(datagram)
+                except OSError as exc:
+                    raise NoAnswer.from_error(exc, f"cannot send to {self.peer}") from None
                 if self.on_datagram is not None:
                     self.on_datagram(datagram)
-        except ConnectionRefusedError:
-            self._refused()
-        except OSError as exc:
-            raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
+            self._unchecked = self.dest.answered  # the first one is checked here
+            if not self.dest.answered:
+                self._check(sock, refusal_wait(sock, self.wait))
+
+        try:
+            self.dest.exchange(attempt)
+        except NoAnswer as exc:
+            if self.strict:
+                raise NetError(str(exc)) from None
+            self.refused += 1
         self.messages += 1
         self.bytes += len(data)
         self.chunks += len(datagrams)
         self.datagram_bytes += sum(len(d) for d in datagrams)
 
-    def finish(self, wait: float) -> Spewed:
-        """Wait up to *wait* seconds for an ICMP refusal of the last datagram; close."""
+    def finish(self) -> Spewed:
+        """Wait for an ICMP refusal of the last datagram (:func:`refusal_wait`); close."""
         try:
-            self.sock.settimeout(wait)
-            try:
-                self.sock.recv(1)  # an ICMP error arrives as a pending socket error
-            except TimeoutError:
-                pass
-            except ConnectionRefusedError:
-                self._refused()
-            except OSError as exc:
-                raise NetError(describe_error(exc, f"cannot send to {self.where}")) from exc
+            if self._unchecked:
+                sock = self.dest.sock
+                try:
+                    self._check(sock, refusal_wait(sock, self.wait))
+                except NoAnswer as exc:
+                    if self.strict:
+                        raise NetError(str(exc)) from None
+                    self.refused += 1
         finally:
-            self.sock.close()
+            self.close()
         return Spewed(
             peer=self.peer,
             bytes=self.bytes,
@@ -129,6 +178,24 @@ class Spewer:
             refused=self.refused,
         )
 
+    def close(self) -> None:
+        self.dest.close()
+
+
+def refusal_wait(sock: socket.socket, wait: float) -> float:
+    """How long to wait for an ICMP refusal of what *sock* sent: none when the
+    peer is an address of this host (loopback, or the address the kernel
+    chose as our own source: the route is local), whose kernel answers
+    within the send call itself; otherwise *wait*."""
+    try:
+        peer = ipaddress.ip_address(str(sock.getpeername()[0]).partition("%")[0])
+        own = str(sock.getsockname()[0]).partition("%")[0]
+    except (OSError, ValueError):
+        return wait
+    if peer.is_loopback or str(peer) == own:
+        return 0.0
+    return wait
+
 
 def spew(
     data: bytes,
@@ -137,27 +204,32 @@ def spew(
     port: int = DEFAULT_PORT,
     version: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    wait: float = 0.25,
+    wait: float | None = None,
 ) -> Spewed:
     """Send *data* as one message; return what was sent.
 
     Raises ``ValueError`` if *chunk_size* cannot carry the message (a usage
     error) and :class:`NetError` if the listener's host refused (ICMP port
     unreachable, seen as ECONNREFUSED on the connected socket during the
-    sends or within *wait* seconds after the last one).
+    sends or after the last one: at once from this host, within *wait*
+    seconds (0.25 unless given) from another).
     """
     creosote.split(data, chunk_size, new_message_id())  # a usage error before any socket
-    sender = Spewer(host, port, version=version, chunk_size=chunk_size)
+    sender = Spewer(host, port, version=version, chunk_size=chunk_size, wait=wait)
     try:
         sender.send(data)
     except BaseException:
-        sender.sock.close()
+        sender.close()
         raise
-    return sender.finish(wait)
+    return sender.finish()
 
 
 # --------------------------------------------------------------------------
 # logging handler
+
+
+class _RefusedThis(Exception):
+    """The address refused the record just sent (seen at once: a local address)."""
 
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -201,6 +273,7 @@ class CreosoteHandler(logging.Handler):
         self._closed = False
         self._pid = os.getpid()
         self._sock: socket.socket | None = None
+        self._local = False  # the socket's peer is an address of this host
         self._addresses: list[Any] = []  # getaddrinfo results, the working one first
         self._next_resolve = 0.0
 
@@ -307,20 +380,37 @@ class CreosoteHandler(logging.Handler):
                     self._sock = socket.socket(family, socktype, proto)
                     self._sock.setblocking(False)
                     self._sock.connect(sockaddr)  # connected: ICMP refusals are seen
+                    self._local = refusal_wait(self._sock, 1.0) == 0
                 for datagram in datagrams:
                     self._sock.send(datagram)
+                if self._local and self._refused_now(self._sock):
+                    raise _RefusedThis  # this very record: it goes to the next address
                 return True, lost_before
             except BlockingIOError:
                 return False, lost_before  # the send buffer is full: drop, never wait
+            except _RefusedThis:
+                pass
             except OSError as exc:
                 if isinstance(exc, ConnectionRefusedError) and self.sent > lost_before:
                     lost_before += 1  # the refusal was for the record sent before
-                # nothing listens at this address (or no route): try the next one
-                if self._sock is not None:
-                    self._sock.close()
-                    self._sock = None
-                self._addresses.append(self._addresses.pop(0))
+            # nothing listens at this address (or no route): try the next one
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            self._addresses.append(self._addresses.pop(0))
         return False, lost_before
+
+    @staticmethod
+    def _refused_now(sock: socket.socket) -> bool:
+        """Whether an ICMP refusal is already pending (an address of this host
+        refuses during the send call: look, never wait)."""
+        try:
+            sock.recv(1)
+        except BlockingIOError:
+            return False
+        except ConnectionRefusedError:
+            return True
+        return False  # a datagram from the listener: it never sends any, ignore it
 
     def flush(self, timeout: float = CLOSE_WAIT) -> None:
         """Wait at most *timeout* seconds for the queued records to be sent (or dropped)."""

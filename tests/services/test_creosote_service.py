@@ -192,3 +192,20 @@ def test_logging_handler_never_blocks_without_listener() -> None:
     finally:
         logger.removeHandler(handler)
         handler.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1"])
+def test_an_address_of_this_host_is_not_waited_for(host: str) -> None:
+    """The kernel refuses a datagram to a closed port of this host during the send call,
+    so spew looks for the refusal without waiting (refusal_wait 0), and still sees it."""
+    from netkit.clients.creosote import refusal_wait
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect((host, port))
+        assert refusal_wait(s, 5.0) == 0.0
+    with pytest.raises(NetError, match="ICMP port unreachable"):
+        spew(b"anyone?", host=host, port=port, wait=30)
