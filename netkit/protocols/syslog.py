@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from netkit.protocols.text import decode
+from netkit.protocols.text import decode_exact as decode
 
 FACILITIES = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
@@ -24,7 +24,7 @@ SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "deb
 _PRI_RE = re.compile(rb"<([0-9]{1,3})>")
 _MONTHS = b"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _BSD_TIME_RE = re.compile(rb"(?:" + _MONTHS + rb") [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}")
-_TAG_RE = re.compile(rb"([!-9;-Z\\^-~]{1,48}?)(?:\[([0-9A-Za-z._-]{1,32})\])?: ?")
+_TAG_RE = re.compile(rb"([!-9;-Z\\^-~\x80-\xff]{1,48}?)(?:\[([0-9A-Za-z._-]{1,32})\])?: ?")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -50,7 +50,9 @@ class SyslogMessage:
         return SEVERITIES[self.severity]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form: names for facility and severity, text fields decoded."""
+        """Names for facility and severity; text fields decoded, each invalid byte
+        kept as a lone surrogate (the JSON renderer writes it ``\\xNN``, a
+        terminal renderer escapes it once)."""
         return {
             "format": self.format,
             "facility": self.facility_name,

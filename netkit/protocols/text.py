@@ -12,6 +12,7 @@ renderers never parse markup in untrusted text (they build ``Text`` objects).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Characters that are never shown raw:
 #  - C0 controls, DEL, C1 controls (category Cc)
@@ -33,6 +34,7 @@ _UNSAFE = (
     "\ud800-\udfff"
 )
 _UNSAFE_RE = re.compile(f"[{_UNSAFE}\\\\]")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -55,6 +57,28 @@ def _one(match: re.Match[str]) -> str:
 def decode(data: bytes) -> str:
     """Decode UTF-8, writing each invalid byte as ``\\xNN`` (never fails)."""
     return data.decode("utf-8", "backslashreplace")
+
+
+def decode_exact(data: bytes) -> str:
+    """Decode UTF-8 keeping each invalid byte as a lone surrogate (surrogateescape):
+    the bytes come back with ``.encode("utf-8", "surrogateescape")``, and
+    :func:`escape` shows such a byte as ``\\xNN``, once."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def json_safe(value: Any) -> Any:
+    """*value* (str, or dicts and lists of them) with each undecodable byte kept by
+    surrogateescape written ``\\xNN``, the way :func:`decode` writes it: JSON
+    holds no lone surrogates (the exact bytes travel as ``data_b64``)."""
+    if isinstance(value, str):
+        if _SURROGATE_RE.search(value) is None:
+            return value
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def escape(value: str | bytes) -> str:

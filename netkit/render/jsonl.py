@@ -14,7 +14,7 @@ import threading
 from typing import TextIO
 
 from netkit.events import Event, Notice
-from netkit.protocols.text import escape
+from netkit.protocols.text import escape, json_safe
 
 
 class JsonRenderer:
@@ -30,7 +30,7 @@ class JsonRenderer:
                 err.write(f"netkit: {event.level}: {escape(event.message)}\n")
                 err.flush()
             return
-        line = json.dumps(event.as_dict(), ensure_ascii=True, separators=(", ", ": "))
+        line = json.dumps(json_safe(event.as_dict()), ensure_ascii=True, separators=(", ", ": "))
         out = self._out or sys.stdout
         with self._lock:
             out.write(line + "\n")

@@ -121,3 +121,42 @@ def test_log_file_line_is_one_inert_line(data: bytes) -> None:
     line = message_line("2026-11-25T18:00:00.000+00:00", "127.0.0.1:5000", data)
     assert line.endswith("\n") and line.count("\n") == 1
     assert "\x1b" not in line and "\r" not in line and "\x00" not in line and "\x9b" not in line
+
+
+SYSLOG_BAD_UTF8 = [
+    b"<13>Dec  3 09:00:00 h\xffost ap\xffp[12]: hello \xff",
+    b'<14>1 2026-12-03T09:00:00Z h\xffost ap\xffp 12 ID47 [ex\xffa@1 k="v\xff"] hello \xff',
+]
+
+
+@pytest.mark.parametrize("frame", SYSLOG_BAD_UTF8, ids=["rfc3164", "rfc5424"])
+def test_syslog_fields_are_escaped_once(frame: bytes) -> None:
+    """Issue 14 item 3: an invalid byte in a syslog host or app name is shown ``\\xff``
+    (one backslash) like the message's own, the RFC 3164 tag keeps its app name and
+    pid, and JSON holds no lone surrogate (the exact bytes are ``data_b64``)."""
+    parsed = syslog.parse(frame)
+    assert parsed is not None
+    assert (parsed.host, parsed.app, parsed.procid) == ("h\udcffost", "ap\udcffp", "12")
+    assert (parsed.host or "").encode("utf-8", "surrogateescape") == b"h\xffost"
+    ev = Message(
+        time="2026-12-03T09:00:00.000+00:00",
+        peer="127.0.0.1:5000",
+        data=frame,
+        bytes=len(frame),
+        syslog=parsed.as_dict(),
+        dialect=parsed.format,
+        logger=parsed.app,
+    )
+    r, out, _ = human(terminal=False)
+    r(ev)
+    shown = out.getvalue()
+    assert "h\\xffost ap\\xffp[12]: hello \\xff" in shown, shown
+    assert "\\\\" not in shown
+    buf = io.StringIO()
+    JsonRenderer(out=buf, err=io.StringIO())(ev)
+    line = buf.getvalue()
+    assert line.isascii() and "\\ud" not in line
+    obj = json.loads(line)
+    assert obj["syslog"]["host"] == "h\\xffost" and obj["logger"] == "ap\\xffp"
+    assert obj["syslog"]["procid"] == "12"
+    assert payload_bytes(obj) == frame
