@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import re
 import sys
 from typing import Any
 
@@ -74,9 +75,39 @@ def short_help(command: click.Command) -> str:
     return " ".join(first.split())
 
 
+_HYPHEN_IN_WORD = re.compile(r"(?<=\w)-(?=\w)")
+_KEPT_HYPHEN = "\u2011"  # a non-breaking hyphen, one column wide like "-"
+
+
+def _keep(text: str) -> str:
+    return _HYPHEN_IN_WORD.sub(_KEPT_HYPHEN, text)
+
+
+class HelpFormatter(click.HelpFormatter):
+    """click's help formatter, wrapping only at spaces: never after the hyphen
+    of ``udp-echo`` or ``--max-line`` (its wrapper breaks on hyphens)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(_keep(prog), _keep(args), prefix)
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_keep(text))
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(_keep(a), _keep(b)) for a, b in rows], col_max, col_spacing)
+
+    def getvalue(self) -> str:
+        return super().getvalue().replace(_KEPT_HYPHEN, "-")
+
+
+class Context(click.Context):
+    formatter_class = HelpFormatter
+
+
 def _with_short_help(command: click.Command, summary: str | None = None) -> click.Command:
     # completion (zsh, fish) and the man pages show these summaries
     command.short_help = summary or short_help(command)
+    command.context_class = Context
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _with_short_help(sub)
@@ -92,6 +123,8 @@ def _load(target: str) -> click.Command:
 
 class LazyGroup(click.Group):
     """Loads a subcommand's module only when that subcommand is used."""
+
+    context_class = Context
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS) + sorted(ALIASES)

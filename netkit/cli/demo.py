@@ -16,7 +16,12 @@ _CHOICES = ("1", "2", "3", "4", "5", "addresses", "udp", "creosote", "tcp", "soc
 
 
 @click.command("demo")
-@click.argument("exercises", nargs=-1, type=click.Choice(_CHOICES, case_sensitive=False))
+@click.argument(
+    "exercises",
+    nargs=-1,
+    type=click.Choice(_CHOICES, case_sensitive=False),
+    metavar="[EXERCISE]...",
+)
 @click.option(
     "--seconds",
     type=TIMEOUT,
@@ -40,13 +45,15 @@ def demo(exercises: tuple[str, ...], seconds: float, json_output: bool, no_color
     EXERCISES (default: all, in order):
       1 / udp           UDP client and server; a client refused at once
       2 / creosote      chunked messages collected whole; CreosoteHandler
-      3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted client
+      3 / tcp           daytime and RFC 868 time; upper-case lines; an aborted
+                        client
       4 / socketserver  sync makes the second client wait; thread does not
       5 / async         thread, fork and async side by side: 200 idle and 4 busy
                         clients in processes of their own; requests/s, latency,
                         threads, processes and memory per mode
       addresses         resolve localhost, pack-ip 192.168.1.1, byte order, the
-                        layers of one UDP datagram (anatomy udp, when it may capture)
+                        layers of one UDP datagram (anatomy udp, when it may
+                        capture)
     """
     from netkit.demo import ALIASES, EXERCISES, run_demo
 

@@ -42,7 +42,7 @@ def tcp_time() -> None:
     Examples:
       netkit tcp-time serve                      daytime on 127.0.0.1:8888
       netkit tcp-time serve --protocol time      what rdate -p -o 8888 reads
-      netkit tcp-time serve --protocol sntp      an SNTP server that says it is unsynchronised
+      netkit tcp-time serve --protocol sntp      an SNTP server, unsynchronised
       netkit tcp-time get
       netkit tcp-time get --protocol time --udp
       netkit tcp-time get --protocol sntp -H ntp.example.net:123 --samples 4

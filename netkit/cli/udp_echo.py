@@ -25,8 +25,8 @@ def udp_echo() -> None:
 
     \b
     Examples:
-      netkit udp-echo serve                   upper-case replies on 127.0.0.1:11111
-      netkit udp-echo send hello world        prints HELLO and WORLD
+      netkit udp-echo serve               upper-case replies on 127.0.0.1:11111
+      netkit udp-echo send hello world    prints HELLO and WORLD
       printf 'a\\nb\\n' | netkit udp-echo send -
     """
 

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from netkit.events.demo import DemoClaim, DemoProgress, DemoSection, DemoStep, DemoTable
 from netkit.protocols.text import escape
-from netkit.render.human import Handlers, HumanRenderer
+from netkit.render.human import Handlers, HumanRenderer, print_hanging
 
 HANDLERS = Handlers()
 
@@ -19,7 +19,7 @@ def _section(r: HumanRenderer, ev: DemoSection) -> None:
     title = f"Exercise {ev.exercise}: {ev.title}" if ev.exercise.isdigit() else ev.title
     r.out.print()
     r.out.print(Rule(Text(title, style="bold"), align="left", style="cyan"))
-    r.out.print(Text(f"Q: {escape(ev.question)}", style="italic"))
+    print_hanging(r.out, Text("Q: ", style="italic"), Text(escape(ev.question), style="italic"))
 
 
 @HANDLERS.on(DemoStep)
@@ -27,8 +27,7 @@ def _step(r: HumanRenderer, ev: DemoStep) -> None:
     line = Text("  ")
     line.append(f"{escape(ev.actor):>8}", style="bold cyan")
     line.append("  ")
-    line.append(escape(ev.what))
-    r.out.print(line)
+    print_hanging(r.out, line, Text(escape(ev.what)))
 
 
 @HANDLERS.on(DemoClaim)
@@ -36,11 +35,11 @@ def _claim(r: HumanRenderer, ev: DemoClaim) -> None:
     mark, style = ("✓", "bold green") if ev.holds else ("✗", "bold red")
     line = Text("  ")
     line.append(f"{mark} ", style=style)
-    line.append(escape(ev.claim), style="" if ev.holds else "red")
+    body = Text(escape(ev.claim), style="" if ev.holds else "red")
     if ev.evidence:
         shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ev.evidence.items())
-        line.append(f"  ({escape(shown)})", style="dim")
-    r.out.print(line)
+        body.append(f"  ({escape(shown)})", style="dim")
+    print_hanging(r.out, line, body)
 
 
 @HANDLERS.on(DemoTable)

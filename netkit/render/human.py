@@ -309,8 +309,35 @@ def _summary(r: HumanRenderer, ev: Summary) -> None:
     r.status(Text(line, style="bold"))
 
 
+def print_hanging(console: Console, head: Text, body: Text, narrow_indent: int = 4) -> None:
+    """*head* then *body* on one line.  On a terminal a *body* too long for the
+    width wraps at word boundaries, each further line indented to where the
+    body starts (never a word cut by the terminal); when that leaves less than
+    :data:`MIN_ROOM` columns, the body goes under the head instead, indented
+    by *narrow_indent*.  In a pipe it stays one line, for grep and scripts."""
+    width = console.width - 1  # the last column makes some terminals wrap
+    if not console.is_terminal or head.cell_len + body.cell_len <= width:
+        console.print(head + body)
+        return
+    indent = head.cell_len
+    if width - indent < MIN_ROOM:
+        indent = narrow_indent
+        head = head.copy()
+        head.rstrip()
+        console.print(head)
+        head = Text(" " * indent)
+    pad = Text(" " * indent)
+    for i, part in enumerate(body.wrap(console, max(width - indent, MIN_ROOM))):
+        part.rstrip()
+        console.print((head if i == 0 else pad) + part)
+
+
+MIN_ROOM = 30  # columns a wrapped text needs beside its head
+
+
 class Rows:
-    """Label / value / note lines, aligned, never wrapped (readable when piped too)."""
+    """Label / value / note lines, aligned; a long note wraps under itself on a
+    terminal and stays one line in a pipe (:func:`print_hanging`)."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, str]] = []
@@ -324,6 +351,4 @@ class Rows:
         for label, value, note in self.rows:
             line = Text(label.ljust(lw + 2), style="bold cyan")
             line.append(value.ljust(vw + 2) if note else value)
-            if note:
-                line.append(note, style="dim")
-            console.print(line)
+            print_hanging(console, line, Text(note, style="dim"), narrow_indent=lw + 2)

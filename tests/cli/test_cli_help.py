@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -62,3 +65,21 @@ def test_unknown_option_is_a_usage_error(runner: CliRunner, name: str) -> None:
     assert result.exit_code == 2
     assert "No such option" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("path", [[], *all_paths()], ids=lambda p: " ".join(p) or "netkit")
+@pytest.mark.parametrize("columns", [80, 132])
+def test_help_fits_the_terminal_and_cuts_no_word(
+    runner: CliRunner, path: list[str], columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 5: every --help fits 80 and 132 columns and wraps only between
+    words (never after the hyphen of udp-echo): its words are those of a help 400
+    columns wide."""
+    # the terminal's size, as click reads it for a real one
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((columns, 24)))
+    result = runner.invoke(cli, prog_name="netkit", args=[*path, "--help"])
+    wide = runner.invoke(cli, prog_name="netkit", args=[*path, "--help"], terminal_width=400)
+    assert result.exit_code == 0 and wide.exit_code == 0
+    for line in result.output.splitlines():
+        assert len(line) <= columns, (columns, line)
+    assert result.output.split() == wide.output.split()

@@ -231,3 +231,14 @@ def test_explanations_wrap_at_word_boundaries(columns: int, value: str) -> None:
     assert " ".join(line.strip() for line in prose) == text
     if columns == 80:
         assert len(prose) >= 2  # it did wrap
+
+
+@pytest.mark.parametrize("columns", [80, 132])
+@pytest.mark.parametrize("value", ["10.0.0.1", "::ffff:192.168.1.1", "192.168.1.7/24", "8080"])
+def test_rows_wrap_their_notes_under_themselves(columns: int, value: str) -> None:
+    """The label/value/note rows fit the terminal: a long note wraps between words, under
+    its own column; the words are those of a 400-column run."""
+    out = run_on_pty(columns, "pack-ip", value)
+    for line in out.splitlines():
+        assert len(line) <= columns, (columns, line)
+    assert out.split() == run_on_pty(400, "pack-ip", value).split()

@@ -266,3 +266,32 @@ def test_ctrl_c_while_exercise_5_measures_is_quiet_and_exits_130() -> None:
         "Aborted: the demo was interrupted; everything it started is stopped."
     ], stderr
     assert in_group(proc.pid) == []
+
+
+def _demo_on_pty(columns: int) -> str:
+    e = env(TERM="xterm-256color", NO_COLOR="1")
+    e.pop("COLUMNS", None)
+    out = read_pty([NETKIT, "demo", "1", "3"], e, columns=columns)
+    return out.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [80, 132])
+def test_prose_wraps_at_word_boundaries_on_a_terminal(columns: int) -> None:
+    """Issue 14 item 5: on a terminal each question, step and claim wraps between words,
+    further lines indented under its text; the words are those of a 400-column run
+    (numbers aside: ports and times differ from run to run)."""
+    out = _demo_on_pty(columns)
+    wide = _demo_on_pty(400)
+    lines = out.splitlines()
+    assert any(line.startswith("Q: ") for line in lines), out
+    for line in lines:
+        assert len(line) <= columns, (columns, line)
+
+    def words(text: str) -> list[str]:  # the rules under each title are as wide as the screen
+        return [re.sub(r"[-+]?[0-9]+", "0", w) for w in text.split() if w.strip("─")]
+
+    assert words(out) == words(wide)
+    if columns == 80:
+        continued = [line for line in lines if line.startswith("            ")]
+        assert continued, out  # a step did wrap, under its text
+    assert max(len(line) for line in wide.splitlines()) > 132  # the wide run did not wrap
