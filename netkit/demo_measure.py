@@ -22,6 +22,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -218,14 +219,25 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
                     pass
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        close_fds=True,
-    )
+def _spawn(
+    started: list[subprocess.Popen[bytes]], args: list[str], **how: Any
+) -> subprocess.Popen[bytes]:
+    """Start *args* and put it in *started* at once: a Ctrl-C that comes while it
+    starts waits (SIGINT blocked) until it is there, so the ``finally`` that
+    stops *started* stops it too."""
+    how.setdefault("stdin", subprocess.PIPE)
+    how.setdefault("stdout", subprocess.PIPE)
+    how.setdefault("stderr", subprocess.DEVNULL)
+    masked = threading.current_thread() is threading.main_thread()
+    if masked:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        proc = subprocess.Popen(args, close_fds=True, **how)
+        started.append(proc)
+    finally:
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc
 
 
 def measure(
@@ -243,26 +255,19 @@ def measure(
     started: list[subprocess.Popen[bytes]] = []
     try:
         serve = ["upper-server", "serve", "--mode", mode, "--port", "0", "--json", "--quiet"]
-        server = subprocess.Popen(
-            [python, "-c", _LAUNCH, str(os.getpid()), *serve],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
+        server = _spawn(
+            started, [python, "-c", _LAUNCH, str(os.getpid()), *serve], stdin=subprocess.DEVNULL
         )
-        started.append(server)
         assert server.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
         listening = json.loads(_read_line(server.stdout, deadline, f"--mode {mode} server"))
         host, port = listening["host"], str(listening["port"])
         gen = [python, "-m", "netkit.clients.loadgen", host, port]
-        holder = _spawn([*gen, "--idle", str(idle)])
-        started.append(holder)
+        holder = _spawn(started, [*gen, "--idle", str(idle)])
         drivers = [
-            _spawn([*gen, "--busy", "--seconds", f"{seconds:g}", "--lines", str(lines)])
+            _spawn(started, [*gen, "--busy", "--seconds", f"{seconds:g}", "--lines", str(lines)])
             for _ in range(busy)
         ]
-        started.extend(drivers)
         for proc in [holder, *drivers]:
             assert proc.stdout is not None
             if _read_line(proc.stdout, deadline, "a load generator").strip() != b"ready":
