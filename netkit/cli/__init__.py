@@ -12,7 +12,7 @@ import io
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -121,10 +121,32 @@ def _load(target: str) -> click.Command:
     return command
 
 
+def exit_interrupted(what: str = "interrupted") -> NoReturn:
+    """Ctrl-C: ``Aborted: WHAT.`` on stderr (on a line of its own after the ``^C``
+    a terminal echoed) and exit status 130, as a shell expects (128 + SIGINT)."""
+    after_ctrl_c = "\n" if sys.stderr is not None and sys.stderr.isatty() else ""
+    try:
+        sys.stderr.write(f"{after_ctrl_c}Aborted: {what}.\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError):
+        pass
+    raise click.exceptions.Exit(130)
+
+
 class LazyGroup(click.Group):
-    """Loads a subcommand's module only when that subcommand is used."""
+    """Loads a subcommand's module only when that subcommand is used.
+
+    Every command's Ctrl-C ends here (servers stop on their own SIGINT
+    handler first): one line and exit 130 (:func:`exit_interrupted`),
+    instead of click's ``Aborted!`` and 1."""
 
     context_class = Context
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            exit_interrupted()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS) + sorted(ALIASES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from netkit.cli import exit_interrupted
 from netkit.cli._common import handle_failures, output_options, renderer
 
 _EXCHANGES = ("udp", "tcp", "http", "dns", "all")
@@ -118,7 +119,7 @@ def anatomy(
             version=6 if ipv6 else None,
         )
     except KeyboardInterrupt:
-        raise click.ClickException("interrupted; everything it started is stopped") from None
+        exit_interrupted("interrupted; everything it started is stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
     out.close()

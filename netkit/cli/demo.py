@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import click
 
+from netkit.cli import exit_interrupted
 from netkit.cli._common import TIMEOUT, handle_failures, output_options, renderer
 
 _CHOICES = ("1", "2", "3", "4", "5", "addresses", "udp", "creosote", "tcp", "socketserver", "async")
@@ -94,11 +95,7 @@ def _interruptible(out: object) -> Iterator[None]:
         live = getattr(out, "live", None)  # a progress display is taken down first
         if live is not None:
             live.stop()
-        after_ctrl_c = "\n" if sys.stderr.isatty() else ""  # off the line ^C was echoed on
-        sys.stderr.write(
-            f"{after_ctrl_c}Aborted: the demo was interrupted; everything it started is stopped.\n"
-        )
-        raise click.exceptions.Exit(130) from None
+        exit_interrupted("the demo was interrupted; everything it started is stopped")
     finally:
         signal.signal(signal.SIGINT, previous)
     threading.excepthook = default_hook
