@@ -567,7 +567,8 @@ class Forwarder:
             f"forward to {self.target}: the receiver reset the connection (it stopped with "
             "records unread): records its TCP had acknowledged but it had not read are lost "
             "and plain TCP syslog cannot tell how many; what it had not acknowledged is sent "
-            "again"
+            f"again (relp://{format_host(self.target.host)}:PORT, to rsyslog's imrelp, "
+            "acknowledges every record and loses none)"
         )
 
     def _why(self, exc: BaseException) -> str:
