@@ -572,7 +572,7 @@ class Forwarder:
         )
 
     def _why(self, exc: BaseException) -> str:
-        if isinstance(exc, _Closed):
+        if isinstance(exc, _Closed) or (isinstance(exc, TimeoutError) and exc.strerror):
             return f"forward to {self.target}: {exc.strerror}"
         if isinstance(exc, NetError):
             return f"forward to {self.target}: {exc}"
