@@ -26,7 +26,8 @@ from netkit.events.creosote import Message
 from netkit.protocols.records import Record
 from netkit.services.creosote import CreosoteListener
 from netkit.services.forward import Forwarder, parse_target
-from tests.helpers import peer
+from tests.helpers import Server, peer
+from tests.reliability.util import summary_of
 from tests.stream_util import free_port
 
 PEER_SECONDS = 15
@@ -358,6 +359,27 @@ def test_10000_records_over_relp_arrive_in_order(rsyslog: Rsyslog, scheme: str) 
     print(f"RELP: {n} records acknowledged in {elapsed:.2f} s: {n / elapsed:.0f} records/s")
 
 
+def test_the_netkit_process_forwards_over_relp_and_sums_up(rsyslog: Rsyslog) -> None:
+    """``netkit creosote listen --forward relp://...``: the real command, SIGTERM, summary."""
+    n = 500
+    url = f"relp://127.0.0.1:{rsyslog.relp}"
+    args = ("creosote", "listen", "--port", "0", "--json", "--forward", url)
+    with Server(*args, collect=True) as srv:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(n):
+                s.sendto(b"<11>app: line %d" % i, ("127.0.0.1", srv.port))
+                if i % 50 == 49:  # paced by what the listener has shown
+                    srv.wait_count("message", i + 1)
+        got = rsyslog.wait_records(n)
+        code, out, err = srv.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert [r["msg"] for r in got] == [f"line {i}" for i in range(n)]
+    counts = summary_of(out)
+    assert counts["forwarded"] == n, counts
+    assert "forward_dropped" not in counts and "forward_resent" not in counts, counts
+    assert b"forward to" not in err, err  # no warning at all
+
+
 @pytest.mark.parametrize("queue", [10_000, 200])
 def test_relp_rsyslog_stopped_for_two_seconds_is_exact(rsyslog: Rsyslog, queue: int) -> None:
     """SIGSTOP for 2 s mid-stream: the window fills and waits; nothing is sent twice.
@@ -434,6 +456,7 @@ def test_relp_rsyslog_killed_and_restarted_nothing_is_lost_uncounted(
     warnings = [e.message for e in sink.notices if isinstance(e, Notice)]
     assert forwarder.sent + forwarder.dropped == n
     assert listener.counts["forwarded"] + listener.counts.get("forward_dropped", 0) == n
+    assert listener.counts.get("forward_resent", 0) == forwarder.resent
     got = rsyslog.wait_records(forwarder.sent)
     numbers = numbers_of(got)
     arrived = set(numbers)
