@@ -35,7 +35,9 @@ uncounted, not even when rsyslogd is killed with records unread (a reset).
 Delivery is at-least-once: a record the receiver wrote but whose
 acknowledgement was lost with the connection is sent again, so it may
 arrive twice (:attr:`Forwarder.resent` counts what was sent again).  A
-record the receiver refuses (an error status) is counted as dropped.
+record the receiver refuses (an error status) is counted as dropped, and so
+is one still unacknowledged when the forwarder stops (after ``close()``'s
+grace), although the receiver may yet write it.
 """
 
 from __future__ import annotations
@@ -147,7 +149,8 @@ class Forwarder:
         self.resent = 0  # frames written again after their connection died unacknowledged
         self.refused = 0  # RELP records the receiver answered with an error (counted as dropped)
         self._queue: collections.deque[bytes] = collections.deque()
-        # written to the current TCP connection and not acknowledged yet: (end offset, frame)
+        # written to the current connection and not acknowledged yet: (end offset, frame)
+        # over TCP, (transaction number, message) over RELP
         self._inflight: collections.deque[tuple[int, bytes]] = collections.deque()
         self._written_end = 0  # end offset of the last frame in flight
         self._written = 0  # bytes the kernel took on the current connection

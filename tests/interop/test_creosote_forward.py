@@ -513,9 +513,23 @@ def test_forward_urls_are_checked() -> None:
         "syslog+tcp://x:1?queue=0",
         "syslog+tcp://x:1?nope=1",
         "syslog+tcp://x:99999",
+        "relp://x",
+        "relp://x:1?framing=lf",
+        "syslog+relp://x:1?queue=-1",
+        "relp+tcp://x:1",
     ):
         with pytest.raises(ValueError):
             parse_target(bad)
+    for url in ("relp://[::1]:2514?queue=7", "syslog+relp://[::1]:2514?queue=7"):
+        t = parse_target(url)
+        assert (t.transport, t.host, t.port, t.framing, t.queue, str(t)) == (
+            "relp",
+            "::1",
+            2514,
+            "relp",
+            7,
+            "relp://[::1]:2514",
+        )
     t = parse_target("syslog+tcp://[::1]:514?framing=lf&queue=5")
     assert (t.host, t.port, t.framing, t.queue, str(t)) == (
         "::1",
