@@ -482,7 +482,9 @@ def test_relp_rsyslog_killed_and_restarted_nothing_is_lost_uncounted(
     assert any("records dropped (queue of 1000 full)" in m for m in warnings), warnings
     assert any("connected again" in m for m in warnings), warnings
     if moment == "after-a-lull":
-        assert twice == 0 and forwarder.resent == 0, warnings  # all acknowledged before
+        # all acknowledged before the stop: what went into the dead connection (before the
+        # sender saw serverclose) never reached rsyslogd, so nothing arrives twice
+        assert twice == 0, warnings
         assert numbers[: n // 2 + 1] == list(range(n // 2 + 1))
 
 
