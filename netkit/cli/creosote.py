@@ -132,9 +132,12 @@ def creosote() -> None:
     "forward_urls",
     metavar="URL",
     multiple=True,
-    help="Also send each record to a syslog pipeline: syslog+udp://HOST:PORT or "
-    "syslog+tcp://HOST:PORT (RFC 5424, octet counting; ?framing=lf for newline framing, "
-    "?queue=N records waiting at most). Repeatable.",
+    help="Also send each record to a syslog pipeline: syslog+udp://HOST:PORT, "
+    "syslog+tcp://HOST:PORT (RFC 5424, octet counting; ?framing=lf for newline framing) or "
+    "relp://HOST:PORT (RELP, rsyslog's imrelp: a record counts as forwarded when the "
+    "receiver acknowledges it, and none is lost uncounted; delivery is at-least-once, so a "
+    "record whose acknowledgement was lost with the connection may arrive twice). "
+    "?queue=N records waiting at most. Repeatable.",
 )
 def listen(
     host: tuple[str, int | None],
@@ -195,6 +198,7 @@ def listen(
       netkit creosote listen
       netkit creosote listen --udp --tcp --level warning --grep 'timeout|refused'
       netkit creosote listen --forward syslog+tcp://127.0.0.1:514
+      netkit creosote listen --forward relp://127.0.0.1:2514
       netkit creosote listen --port 0 --json --logfile /tmp/debug.log
       logger -n 127.0.0.1 -P 7739 -d "hello from syslog"
     """

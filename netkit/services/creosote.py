@@ -641,6 +641,9 @@ class CreosoteListener(Server):
                 self.bump("forward_dropped", forwarder.dropped)
             if forwarder.resets:
                 self.bump("forward_resets", forwarder.resets)
+            if forwarder.resent and forwarder.target.transport == "relp":
+                # sent again after a lost connection: over RELP these may arrive twice
+                self.bump("forward_resent", forwarder.resent)
         self._close_log()
         if self.logfile is not None:
             with self._counts_lock:  # lines on disk, and the messages that are not

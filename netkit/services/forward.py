@@ -23,6 +23,21 @@ acknowledgements, RELP).  A reset is therefore reported as such and
 counted (:attr:`Forwarder.resets`, ``forward_resets`` in the summary).
 A slow or stopped receiver is waited for, never dropped and reconnected
 (that would send what it already holds twice).
+
+``--forward relp://HOST:PORT`` (or ``syslog+relp://``) speaks RELP
+(:mod:`netkit.protocols.relp`; rsyslog's ``imrelp``): each record is a
+``syslog`` command and counts as sent only when the receiver's ``rsp 200``
+for it arrives; up to 128 records are in flight (the window) at once.  When
+the connection is lost, every record not acknowledged yet goes back to the
+front of the queue and is sent first on the next connection; back-off, the
+bounded queue and drop counting are the TCP ones.  Nothing is lost
+uncounted, not even when rsyslogd is killed with records unread (a reset).
+Delivery is at-least-once: a record the receiver wrote but whose
+acknowledgement was lost with the connection is sent again, so it may
+arrive twice (:attr:`Forwarder.resent` counts what was sent again).  A
+record the receiver refuses (an error status) is counted as dropped, and so
+is one still unacknowledged when the forwarder stops (after ``close()``'s
+grace), although the receiver may yet write it.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from __future__ import annotations
 import collections
 import errno
 import fcntl
+import os
 import select
 import socket
 import struct
@@ -42,6 +58,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from netkit.net import NetError, connect_socket, describe_error, format_host
+from netkit.protocols import relp
 from netkit.protocols.records import Record, format_5424, octet_frame
 
 DEFAULT_QUEUE = 10_000
@@ -51,6 +68,10 @@ CONNECT_TIMEOUT = 2.0
 REPORT_EVERY = 1.0  # seconds between drop reports
 ACK_POLL = 0.02  # seconds between looks at what a TCP receiver acknowledged
 BATCH_BYTES = 1 << 16  # written to a TCP connection at once
+RELP_WINDOW = relp.WINDOW  # RELP records in flight (unacknowledged) at most
+RELP_CLOSE_WAIT = 1.0  # seconds to wait for the answer to RELP close when stopping
+SELECT_MAX = 0.5  # seconds a RELP sender sleeps at most before it looks at the clock
+SCHEMES = {"syslog+udp": "udp", "syslog+tcp": "tcp", "relp": "relp", "syslog+relp": "relp"}
 
 
 class _Closed(BrokenPipeError):
@@ -59,26 +80,32 @@ class _Closed(BrokenPipeError):
 
 @dataclass(frozen=True)
 class ForwardTarget:
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "relp"
     host: str
     port: int
-    framing: str  # "octet" or "lf" (TCP), "datagram" (UDP)
+    framing: str  # "octet" or "lf" (TCP), "datagram" (UDP), "relp" (RELP frames)
     queue: int
 
     def __str__(self) -> str:
+        where = f"{format_host(self.host)}:{self.port}"
+        if self.transport == "relp":
+            return f"relp://{where}"
         tail = "?framing=lf" if self.framing == "lf" else ""
-        return f"syslog+{self.transport}://{format_host(self.host)}:{self.port}{tail}"
+        return f"syslog+{self.transport}://{where}{tail}"
 
 
 def parse_target(url: str) -> ForwardTarget:
-    """``syslog+udp://HOST:PORT`` / ``syslog+tcp://HOST:PORT[?framing=lf|octet][&queue=N]``."""
+    """``syslog+udp://HOST:PORT`` / ``syslog+tcp://HOST:PORT[?framing=lf|octet][&queue=N]``
+    / ``relp://HOST:PORT[?queue=N]`` (also spelt ``syslog+relp://``)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"{url!r}: {exc}") from None
-    if parts.scheme not in ("syslog+udp", "syslog+tcp"):
-        raise ValueError(f"{url!r}: use syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT")
+    if parts.scheme not in SCHEMES:
+        raise ValueError(
+            f"{url!r}: use syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT or relp://HOST:PORT"
+        )
     if not parts.hostname or port is None or port == 0:
         raise ValueError(f"{url!r}: give a host and a port, e.g. syslog+tcp://127.0.0.1:514")
     if parts.path not in ("", "/") or parts.fragment or parts.username:
@@ -87,11 +114,12 @@ def parse_target(url: str) -> ForwardTarget:
     unknown = set(query) - {"framing", "queue"}
     if unknown:
         raise ValueError(f"{url!r}: unknown parameter {sorted(unknown)[0]!r}")
-    transport = parts.scheme.removeprefix("syslog+")
-    framing = query.get("framing", ["octet" if transport == "tcp" else "datagram"])[-1]
+    transport = SCHEMES[parts.scheme]
+    default = {"tcp": "octet", "udp": "datagram", "relp": "relp"}[transport]
+    framing = query.get("framing", [default])[-1]
     if transport == "tcp" and framing not in ("octet", "lf"):
         raise ValueError(f"{url!r}: framing is octet (RFC 6587 octet counting) or lf")
-    if transport == "udp" and "framing" in query:
+    if transport != "tcp" and "framing" in query:
         raise ValueError(f"{url!r}: framing applies to syslog+tcp only")
     size = query.get("queue", [str(DEFAULT_QUEUE)])[-1]
     if not (size.isascii() and size.isdigit() and 1 <= int(size) <= 1_000_000):
@@ -117,10 +145,12 @@ class Forwarder:
         self.sent = 0
         self.dropped = 0
         self.reconnects = 0
-        self.resets = 0  # connections the receiver reset (acknowledged records may be lost)
+        self.resets = 0  # TCP connections the receiver reset (acknowledged records may be lost)
         self.resent = 0  # frames written again after their connection died unacknowledged
+        self.refused = 0  # RELP records the receiver answered with an error (counted as dropped)
         self._queue: collections.deque[bytes] = collections.deque()
-        # written to the current TCP connection and not acknowledged yet: (end offset, frame)
+        # written to the current connection and not acknowledged yet: (end offset, frame)
+        # over TCP, (transaction number, message) over RELP
         self._inflight: collections.deque[tuple[int, bytes]] = collections.deque()
         self._written_end = 0  # end offset of the last frame in flight
         self._written = 0  # bytes the kernel took on the current connection
@@ -129,10 +159,18 @@ class Forwarder:
         self._deadline = 0.0
         self._unreported = 0
         self._next_report = 0.0
+        self._next_refusal_report = 0.0
         self._sock: socket.socket | None = None
+        # RELP: the sender sleeps in select(); a byte on this pipe wakes it (submit, close)
+        self._waiting = False
+        self._wake: tuple[int, int] | None = None
         self._thread = threading.Thread(target=self._run, name="netkit-forward", daemon=True)
 
     def start(self) -> None:
+        if self.target.transport == "relp":
+            self._wake = os.pipe()
+            for fd in self._wake:
+                os.set_blocking(fd, False)
         self._thread.start()
 
     # -- producer side ---------------------------------------------------------
@@ -154,6 +192,16 @@ class Forwarder:
                 return
             self._queue.append(frame)
             self._cond.notify()
+            self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        """Wake a RELP sender sleeping in select() (one byte, only when it sleeps)."""
+        if self._waiting and self._wake is not None:
+            self._waiting = False
+            try:
+                os.write(self._wake[1], b"\0")
+            except OSError:
+                pass  # the pipe is full (it is awake anyway) or closed (it has ended)
 
     def _drop_locked(self, n: int) -> None:
         self.dropped += n
@@ -170,7 +218,8 @@ class Forwarder:
 
     # -- sender thread -----------------------------------------------------------
     def _connect(self) -> socket.socket:
-        socktype = socket.SOCK_STREAM if self.target.transport == "tcp" else socket.SOCK_DGRAM
+        stream = self.target.transport in ("tcp", "relp")
+        socktype = socket.SOCK_STREAM if stream else socket.SOCK_DGRAM
         sock = connect_socket(
             self.target.host, self.target.port, socktype=socktype, timeout=CONNECT_TIMEOUT
         )
@@ -206,6 +255,9 @@ class Forwarder:
             self._cond.wait()
 
     def _run(self) -> None:
+        if self.target.transport == "relp":
+            self._run_relp()
+            return
         backoff = BACKOFF_FIRST
         down_since: float | None = None
         while True:
@@ -343,16 +395,187 @@ class Forwarder:
             self._written_end = 0
             self._queue.extendleft(reversed(again + batch))
 
+    # -- RELP ------------------------------------------------------------------------
+    def _run_relp(self) -> None:
+        """Connect, open a RELP session, stream; on any failure resend what was not acked."""
+        backoff = BACKOFF_FIRST
+        down_since: float | None = None
+        while True:
+            with self._cond:
+                while not (self._queue or self._inflight or self._closing):
+                    self._cond.wait()  # connect once there is something to send
+                if self._closing and (
+                    time.monotonic() > self._deadline or not (self._queue or self._inflight)
+                ):
+                    return
+            try:
+                self._sock = self._connect()
+                session = self._relp_open(self._sock)
+                if down_since is not None:
+                    self.notify(
+                        "info",
+                        f"forward to {self.target}: connected again after "
+                        f"{time.monotonic() - down_since:.1f} s",
+                    )
+                    down_since = None
+                backoff = BACKOFF_FIRST
+                self._relp_stream(self._sock, session)
+                return  # stopping: everything acknowledged, or out of time
+            except (OSError, NetError, relp.RelpError) as exc:
+                again = self._relp_requeue()
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.reconnects += 1
+                    resend = f"; {again} unacknowledged records are sent again" if again else ""
+                    self.notify(
+                        "warning",
+                        f"{self._why(exc)}{resend}; retrying, records wait in a queue of "
+                        f"{self.target.queue}",
+                    )
+                with self._cond:
+                    if self._closing and time.monotonic() > self._deadline:
+                        return
+                    self._cond.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _relp_open(self, sock: socket.socket) -> relp.RelpSession:
+        """Send ``open`` and wait (bounded) for the server to accept the session."""
+        session = relp.RelpSession(RELP_WINDOW)
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.sendall(session.open())
+        while session.state != "open":
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                data = sock.recv(1 << 16)
+            except TimeoutError:
+                raise TimeoutError(
+                    errno.ETIMEDOUT, "no answer to RELP open (is it a RELP server?)"
+                ) from None
+            if not data:
+                raise _Closed(errno.EPIPE, "the receiver closed the connection at RELP open")
+            if any(isinstance(e, relp.ServerClosed) for e in session.receive(data)):
+                raise _Closed(errno.EPIPE, "the receiver closed the session at RELP open")
+        sock.setblocking(False)
+        return session
+
+    def _relp_stream(self, sock: socket.socket, session: relp.RelpSession) -> None:
+        """Keep the window full and count acknowledgements until stopping."""
+        assert self._wake is not None
+        wake = self._wake[0]
+        out = bytearray()
+        while True:
+            done = False
+            with self._cond:
+                while self._queue and session.can_send:
+                    message = self._queue.popleft()
+                    txnr, frame = session.syslog(message)
+                    self._inflight.append((txnr, message))
+                    out += frame
+                if self._closing:
+                    if not self._queue and not self._inflight:
+                        done = True
+                    elif time.monotonic() > self._deadline:
+                        return  # close() counts what is left
+                self._waiting = not out and not done
+                wait = SELECT_MAX
+                if self._closing:
+                    wait = max(0.0, min(wait, self._deadline - time.monotonic()))
+            if done:
+                self._relp_goodbye(sock, session)
+                return
+            fd = sock.fileno()
+            readable, writable, _ = select.select([fd, wake], [fd] if out else [], [], wait)
+            with self._cond:
+                self._waiting = False
+            if wake in readable:
+                try:
+                    os.read(wake, 4096)
+                except BlockingIOError:
+                    pass
+            if writable:
+                try:
+                    del out[: sock.send(out)]
+                except BlockingIOError:
+                    pass
+            if fd in readable:
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise _Closed(errno.EPIPE, "the receiver closed the connection")
+                self._relp_events(session.receive(data))
+
+    def _relp_events(self, events: list[relp.SessionEvent]) -> None:
+        closed = False
+        with self._cond:
+            for event in events:
+                if isinstance(event, relp.Acked | relp.Refused):
+                    txnr, _message = self._inflight.popleft()
+                    assert txnr == event.txnr  # the session checks the order
+                    if isinstance(event, relp.Acked):
+                        self.sent += 1
+                    else:
+                        self._refuse_locked(event)
+                elif isinstance(event, relp.ServerClosed):
+                    closed = True
+            if not self._queue and not self._inflight:
+                self._cond.notify_all()  # wait_idle()
+        if closed:
+            raise _Closed(errno.EPIPE, "the receiver closed the session (RELP serverclose)")
+
+    def _refuse_locked(self, event: relp.Refused) -> None:
+        self.refused += 1
+        self.dropped += 1
+        now = time.monotonic()
+        if now >= self._next_refusal_report:
+            self._next_refusal_report = now + REPORT_EVERY
+            self.notify(
+                "warning",
+                f"forward to {self.target}: the receiver refused a record ({event.code} "
+                f"{event.text}); {self.refused} refused in all",
+            )
+
+    def _relp_requeue(self) -> int:
+        """The connection is gone: what it did not acknowledge goes back in front."""
+        with self._cond:
+            again = [message for _txnr, message in self._inflight]
+            self._inflight.clear()
+            self.resent += len(again)
+            self._queue.extendleft(reversed(again))
+            return len(again)
+
+    def _relp_goodbye(self, sock: socket.socket, session: relp.RelpSession) -> None:
+        """Everything is acknowledged: send ``close`` and wait briefly for its answer."""
+        try:
+            sock.settimeout(RELP_CLOSE_WAIT)
+            sock.sendall(session.close())
+            deadline = time.monotonic() + RELP_CLOSE_WAIT
+            while session.state != "closed" and time.monotonic() < deadline:
+                data = sock.recv(1 << 16)
+                if not data:
+                    break
+                session.receive(data)
+        except (OSError, relp.RelpError):
+            pass  # nothing is in flight: a failed goodbye loses nothing
+        sock.close()
+        self._sock = None
+
     def _reset_warning(self) -> str:
         return (
             f"forward to {self.target}: the receiver reset the connection (it stopped with "
             "records unread): records its TCP had acknowledged but it had not read are lost "
             "and plain TCP syslog cannot tell how many; what it had not acknowledged is sent "
-            "again"
+            f"again (relp://{format_host(self.target.host)}:PORT, to rsyslog's imrelp, "
+            "acknowledges every record and loses none)"
         )
 
     def _why(self, exc: BaseException) -> str:
-        if isinstance(exc, _Closed):
+        if isinstance(exc, _Closed) or (isinstance(exc, TimeoutError) and exc.strerror):
             return f"forward to {self.target}: {exc.strerror}"
         if isinstance(exc, NetError):
             return f"forward to {self.target}: {exc}"
@@ -369,8 +592,10 @@ class Forwarder:
             self._closing = True
             self._deadline = time.monotonic() + timeout
             self._cond.notify_all()
+            self._waiting = True  # wake a RELP sender even if it is about to sleep
+            self._wake_locked()
         if self._thread.is_alive():
-            self._thread.join(timeout + CONNECT_TIMEOUT + 1.0)
+            self._thread.join(timeout + 2 * CONNECT_TIMEOUT + RELP_CLOSE_WAIT + 1.0)
         with self._cond:
             left = len(self._queue) + len(self._inflight)
             self._queue.clear()
@@ -385,3 +610,7 @@ class Forwarder:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._wake is not None and not self._thread.is_alive():
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None

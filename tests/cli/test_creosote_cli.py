@@ -306,11 +306,13 @@ def test_filter_log_applies_the_filters_to_the_log_file_and_forwarding(tmp_path:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://127.0.0.1:514", "use syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT"),
+        ("http://127.0.0.1:514", "syslog+tcp://HOST:PORT or relp://HOST:PORT"),
         ("syslog+tcp://127.0.0.1", "give a host and a port"),
         ("syslog+tcp://127.0.0.1:99999", "'syslog+tcp://127.0.0.1:99999'"),
         ("syslog+tcp://127.0.0.1:514?framing=cr", "framing is octet"),
         ("syslog+tcp://127.0.0.1:514?queue=0", "queue is a number"),
+        ("relp://127.0.0.1:2514?framing=lf", "framing applies to syslog+tcp only"),
+        ("relp://127.0.0.1", "give a host and a port"),
         ("syslog+udp://[::1:514", "'syslog+udp://[::1:514'"),
         ("syslog+udp://\x1b[2J:514", "\\x1b[2J"),
     ],
