@@ -313,7 +313,8 @@ class Demo:
             self.step(
                 "server",
                 f"a client sent half a line and closed: the server logged "
-                f"'disconnect {gone.peer}: {gone.reason}' after {gone.lines} lines",
+                f"'disconnect {gone.peer}: {gone.reason}' after {gone.lines} "
+                + ("line" if gone.lines == 1 else "lines"),
                 reason=gone.reason,
             )
             with LineClient(host, port, timeout=2.0) as client:
