@@ -45,7 +45,9 @@ from __future__ import annotations
 import collections
 import errno
 import fcntl
+import ipaddress
 import os
+import re
 import select
 import socket
 import struct
@@ -97,6 +99,9 @@ class ForwardTarget:
 def parse_target(url: str) -> ForwardTarget:
     """``syslog+udp://HOST:PORT`` / ``syslog+tcp://HOST:PORT[?framing=lf|octet][&queue=N]``
     / ``relp://HOST:PORT[?queue=N]`` (also spelt ``syslog+relp://``)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        # (urlsplit would quietly drop a tab or newline)
+        raise ValueError(f"{url!r}: a URL has no spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -108,6 +113,7 @@ def parse_target(url: str) -> ForwardTarget:
         )
     if not parts.hostname or port is None or port == 0:
         raise ValueError(f"{url!r}: give a host and a port, e.g. syslog+tcp://127.0.0.1:514")
+    host = _checked_host(url, parts.hostname, parts.netloc)
     if parts.path not in ("", "/") or parts.fragment or parts.username:
         raise ValueError(f"{url!r}: only HOST:PORT and ?framing= / ?queue= are understood")
     query = parse_qs(parts.query, keep_blank_values=True)
@@ -124,7 +130,35 @@ def parse_target(url: str) -> ForwardTarget:
     size = query.get("queue", [str(DEFAULT_QUEUE)])[-1]
     if not (size.isascii() and size.isdigit() and 1 <= int(size) <= 1_000_000):
         raise ValueError(f"{url!r}: queue is a number of records from 1 to 1000000")
-    return ForwardTarget(transport, parts.hostname, port, framing, int(size))
+    return ForwardTarget(transport, host, port, framing, int(size))
+
+
+_NAME_RE = re.compile(r"[^\W_][\w.-]*", re.ASCII | re.IGNORECASE)
+
+
+def _checked_host(url: str, hostname: str, netloc: str) -> str:
+    """The host of a forward URL, checked before anything starts: ``[V6]`` a valid
+    IPv6 address (a zone as ``%25NAME``), else an IPv4 address or a DNS name;
+    nothing else in the authority (no second bracket, space or control byte)."""
+    bracketed = netloc.startswith("[")
+    if bracketed:
+        address = hostname.replace("%25", "%", 1)
+        try:
+            ipaddress.IPv6Address(address.partition("%")[0])
+        except ValueError:
+            raise ValueError(f"{url!r}: [{hostname}] is not an IPv6 address") from None
+        expected = f"[{hostname}]"
+    else:
+        address = hostname
+        if _NAME_RE.fullmatch(hostname) is None or len(hostname) > 253:
+            raise ValueError(
+                f"{url!r}: {hostname!r} is not a host name or address "
+                "(letters, digits, '.', '-', '_'; an IPv6 address in brackets)"
+            )
+        expected = hostname
+    if netloc.rpartition(":")[0].lower() != expected.lower():
+        raise ValueError(f"{url!r}: the authority must be HOST:PORT or [IPV6]:PORT")
+    return address
 
 
 def _timestamp() -> str:

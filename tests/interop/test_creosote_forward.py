@@ -26,7 +26,7 @@ from netkit.events.creosote import Message
 from netkit.protocols.records import Record
 from netkit.services.creosote import CreosoteListener
 from netkit.services.forward import Forwarder, parse_target
-from tests.helpers import Server, peer
+from tests.helpers import NETKIT, Server, env, peer
 from tests.reliability.util import summary_of
 from tests.stream_util import free_port
 
@@ -519,9 +519,27 @@ def test_forward_urls_are_checked() -> None:
         "relp://x:1?framing=lf",
         "syslog+relp://x:1?queue=-1",
         "relp+tcp://x:1",
+        # issue 14: the authority is refused before anything starts, never half-read
+        "syslog+tcp://[::1:514",
+        "syslog+tcp://[::1]]:514",
+        "syslog+tcp://[127.0.0.1]:514",
+        "syslog+tcp://[zz]:514",
+        "syslog+tcp://lo\x01cal:514",
+        "syslog+tcp://local host:514",
+        "syslog+tcp://x:514\n",  # urlsplit alone would drop the newline
+        "syslog+tcp://x\t:514",
+        "syslog+tcp://x\u202e:514",
+        "syslog+tcp://-x:514",
+        "syslog+tcp://x\x1b[31m:514",
     ):
         with pytest.raises(ValueError):
             parse_target(bad)
+    for url, host in (
+        ("syslog+tcp://a_b.example:514", "a_b.example"),
+        ("syslog+tcp://[fe80::1%25lo]:514", "fe80::1%lo"),
+        ("syslog+udp://LocalHost:514", "localhost"),
+    ):
+        assert parse_target(url).host == host
     for url in ("relp://[::1]:2514?queue=7", "syslog+relp://[::1]:2514?queue=7"):
         t = parse_target(url)
         assert (t.transport, t.host, t.port, t.framing, t.queue, str(t)) == (
@@ -572,3 +590,41 @@ def test_a_stalled_receiver_fills_the_queue_and_drops_are_counted() -> None:
     assert frames == forwarder.sent
     assert any("records dropped (queue of 10 full)" in m for m in notices)
     assert len([m for m in notices if "dropped" in m]) <= 3  # at most once a second
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["syslog+tcp://[::1]", "syslog+tcp://[::1:", "syslog+tcp://lo\x01cal:", "syslog+tcp://x y:"],
+)
+def test_a_bad_forward_url_is_one_line_and_exit_2(url: str) -> None:
+    res = subprocess.run(
+        [NETKIT, "creosote", "listen", "--port", "0", "--forward", url + "514"],
+        capture_output=True,
+        timeout=20,
+        env=env(),
+    )
+    assert res.returncode == 2, res.stderr
+    errors = [line for line in res.stderr.decode().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--forward" in errors[0], res.stderr
+    assert "\x1b" not in res.stderr.decode() and "Traceback" not in res.stderr.decode()
+
+
+def test_forward_to_an_ipv6_receiver_in_brackets() -> None:
+    """``--forward syslog+tcp://[::1]:PORT``: the real command reaches a receiver on ::1."""
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as receiver:
+        receiver.settimeout(20)
+        url = f"syslog+tcp://[::1]:{receiver.getsockname()[1]}?framing=lf"
+        with Server("creosote", "listen", "--port", "0", "--json", "--forward", url) as srv:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"<11>app: over six", ("127.0.0.1", srv.port))
+            conn, _ = receiver.accept()
+            with conn:
+                conn.settimeout(20)
+                got = b""
+                while not got.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    assert chunk, got
+                    got += chunk
+            code, _out, err = srv.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert got.startswith(b"<11>1 ") and got.endswith(b"over six\n"), got
