@@ -10,6 +10,7 @@ of the process that forks.
 from __future__ import annotations
 
 import struct
+import sys
 import time
 from _socket import SHUT_WR, SO_RCVTIMEO, SO_SNDTIMEO, SOL_SOCKET
 from _socket import socket as Socket  # Socket's base: either works here
@@ -20,6 +21,10 @@ TYPE_CHECKING = False  # typing itself is not imported: it is large
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+#: Linux: a socket from accept() is in blocking mode whatever the listener's
+#: mode (BSD and macOS copy O_NONBLOCK from the listener), and Python only
+#: changes that when it has a timeout of its own (``gettimeout()``)
+_ACCEPT_CLEARS_NONBLOCK = sys.platform.startswith("linux")
 RECV_SIZE = 65_536
 #: after a too-long line: how long to read and drop what the client still sends
 DRAIN_SECONDS = 0.5
@@ -105,7 +110,8 @@ def serve_blocking(
     *on_heard* gets the lines the session collected (``log_lines``).
     With *line_timeout*, a line begun must be complete within it.
     """
-    conn.setblocking(True)
+    if conn.gettimeout() is not None or not _ACCEPT_CLEARS_NONBLOCK:
+        conn.setblocking(True)  # (a syscall; on Linux an accepted socket is blocking already)
     set_io_timeouts(conn, idle_timeout)
     recv = conn.recv
     sendall = conn.sendall

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _socket
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -94,7 +95,7 @@ class Mode:
 
     def serve_blocking(
         self,
-        conn: socket.socket,
+        conn: _socket.socket,
         session: UpperSession,
         stopping: Callable[[], bool],
         idle_flag: list[bool],
