@@ -351,8 +351,14 @@ class ForkMode(Mode):
                 quiet=server.quiet,
                 idle_timeout=server.idle_timeout,
                 line_timeout=server.line_timeout,
+                timeouts_set=self.timeouts_preset,
             ),
         ]
+
+    def configure_listener(self, sock: socket.socket) -> None:
+        # no setsockopt per child (the forker's accept() does not block: the
+        # recv timeout does not touch it)
+        self.preset_timeouts(sock)
 
     def prepare(self) -> None:
         listen_fd = self.server.listener.fileno()
@@ -557,6 +563,11 @@ class PreforkMode(ProcessMode):
             self.stop()
         finally:
             loop.close()
+
+    def configure_listener(self, sock: socket.socket) -> None:
+        # no setsockopt per connection (a worker's blocking accept() then
+        # returns EAGAIN once per idle timeout without a client: it goes on)
+        self.preset_timeouts(sock)
 
     def start_worker(self) -> None:
         listen = self.server.listener
