@@ -425,7 +425,8 @@ class BatchedEchoReader:
             port = sources[base + 2] << 8 | sources[base + 3]
             off = i * bufsize
             host = sources[base + 4 : base + addr_end]
-            reply, reason = answer(host, port, data[off : off + size], now)
+            # .tobytes(): the datagram as bytes at once (bytes(view) is slower)
+            reply, reason = answer(host, port, data[off : off + size].tobytes(), now)
             if reply is None:
                 dropped.append(i)
                 drop(reason or "")
