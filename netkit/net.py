@@ -308,9 +308,12 @@ def bind_socket(
     version: int | None = None,
     backlog: int = 128,
     reuse_port: bool = False,
+    configure: Callable[[socket.socket], object] | None = None,
 ) -> socket.socket:
     """Bind (and for TCP listen on) the first address *host* resolves to.
 
+    *configure* is called with the bound socket before it listens (for
+    options the sockets it accepts are to inherit from the first one on).
     Raises :class:`NetError` naming the address and the reason.
     """
     last: OSError | None = None
@@ -329,6 +332,8 @@ def bind_socket(
                 both = version != 6 and is_wildcard(ep.sockaddr)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if both else 1)
             sock.bind(ep.sockaddr)
+            if configure is not None:
+                configure(sock)
             if socktype == socket.SOCK_STREAM:
                 sock.listen(backlog)
         except OSError as exc:

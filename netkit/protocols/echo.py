@@ -85,10 +85,11 @@ def drop_reason(source: tuple[str, int], own: tuple[str, int]) -> str | None:
 class _Peer:
     """What the loop guard remembers of one source."""
 
-    __slots__ = ("data", "reply", "sent_at", "streak")
+    __slots__ = ("data", "reply", "reply_upper", "sent_at", "streak")
 
     def __init__(self, data: bytes) -> None:
         self.reply = b""  # our last reply to it
+        self.reply_upper: bytes | None = None  # its upper-cased form, when the caller had it
         self.sent_at = float("-inf")
         self.streak = 0  # datagrams in a row that answered a reply at once
         self.data = data  # its last datagram (with repeats)
@@ -148,13 +149,23 @@ class LoopGuard:
         last = self._last.get(peer)
         if last is not None:
             last.reply = reply
+            last.reply_upper = None
             last.sent_at = now
 
-    def check(self, peer: object, data: bytes | memoryview, reply: bytes, now: float) -> bool:
+    def check(
+        self,
+        peer: object,
+        data: bytes | memoryview,
+        reply: bytes,
+        now: float,
+        reply_upper: bytes | None = None,
+    ) -> bool:
         """:meth:`looped`, then :meth:`sent` with *reply* unless it was a loop.
 
         The same steps in one look-up of the peer: this runs for every
-        datagram a UDP server answers.
+        datagram a UDP server answers.  *reply_upper* is ``reply.upper()``
+        when the caller has it already (an upper-casing server passes the
+        reply itself), so it is not computed again for the next datagram.
         """
         table = self._last
         last = table.get(peer)
@@ -164,13 +175,17 @@ class LoopGuard:
             last = table[peer] = _Peer(bytes(data) if self.repeats else b"")
         else:
             last_reply = last.reply
-            if now - last.sent_at <= self.window and (
-                (
-                    len(data) == len(last_reply)
-                    and (data == last_reply or data == last_reply.upper())
-                )
-                or (self.repeats and data == last.data)
-            ):
+            echoed = False
+            if now - last.sent_at <= self.window:
+                if len(data) == len(last_reply):
+                    upper = last.reply_upper
+                    echoed = data == last_reply or (
+                        upper is not last_reply
+                        and data == (last_reply.upper() if upper is None else upper)
+                    )
+                if not echoed and self.repeats:
+                    echoed = data == last.data
+            if echoed:
                 last.streak += 1
                 if last.streak >= self.streak:
                     del table[peer]  # a later retry is answered again
@@ -180,6 +195,7 @@ class LoopGuard:
             if self.repeats:
                 last.data = bytes(data)
         last.reply = reply
+        last.reply_upper = reply_upper
         last.sent_at = now
         return False
 
@@ -268,9 +284,15 @@ class EchoPolicy(ReplyGuard):
                 return None, reason
         if self._allow is not None and not self._allow(host, now):
             return None, DROP_RATE
-        out = bytes(data)
+        # the guard compares bytes with bytes (a memoryview compares slowly)
+        raw = data if type(data) is bytes else bytes(data)
         if self._upper:
-            out = out.upper()
-        if self._guard.check((host, port), data, out, now):
+            out = raw.upper()
+            # an upper-cased reply is its own upper-case form
+            looped = self._guard.check((host, port), raw, out, now, out)
+        else:
+            out = raw
+            looped = self._guard.check((host, port), raw, out, now)
+        if looped:
             return None, DROP_LOOP
         return out, None

@@ -10,6 +10,7 @@ of the process that forks.
 from __future__ import annotations
 
 import struct
+import sys
 import time
 from _socket import SHUT_WR, SO_RCVTIMEO, SO_SNDTIMEO, SOL_SOCKET
 from _socket import socket as Socket  # Socket's base: either works here
@@ -20,6 +21,10 @@ TYPE_CHECKING = False  # typing itself is not imported: it is large
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+#: Linux: a socket from accept() is in blocking mode whatever the listener's
+#: mode (BSD and macOS copy O_NONBLOCK from the listener), and Python only
+#: changes that when it has a timeout of its own (``gettimeout()``)
+_LINUX = _ACCEPT_CLEARS_NONBLOCK = sys.platform.startswith("linux")
 RECV_SIZE = 65_536
 #: after a too-long line: how long to read and drop what the client still sends
 DRAIN_SECONDS = 0.5
@@ -45,6 +50,29 @@ def set_recv_timeout(sock: Socket, seconds: float, *, send: bool = False) -> Non
             sock.setsockopt(SOL_SOCKET, SO_SNDTIMEO, tv)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         sock.settimeout(seconds)  # portable: poll() before each call
+
+
+def preset_timeouts(listener: Socket, seconds: float) -> bool:
+    """Give a listening socket the recv/send timeouts of the connections it accepts.
+
+    Linux copies a listening socket's options into each socket accept()
+    returns, so the two ``setsockopt`` calls per connection of
+    :func:`set_io_timeouts` are made once here; pass ``timeouts_set=True``
+    to :func:`serve_blocking` then.  Returns False (nothing set) elsewhere.
+    A *blocking* accept() on the listener returns EAGAIN after *seconds*
+    without a client.
+    """
+    if not _LINUX:
+        return False
+    seconds = max(seconds, 0.001)
+    sec = int(seconds)
+    tv = struct.pack("@ll", sec, int((seconds - sec) * 1_000_000))
+    try:
+        listener.setsockopt(SOL_SOCKET, SO_RCVTIMEO, tv)
+        listener.setsockopt(SOL_SOCKET, SO_SNDTIMEO, tv)
+    except OSError:  # pragma: no cover - Linux has both
+        return False
+    return True
 
 
 def since(started: float) -> float:
@@ -97,6 +125,8 @@ def serve_blocking(
     idle_flag: list[bool] | None = None,
     on_heard: Callable[[list[bytes]], None] | None = None,
     line_timeout: float | None = None,
+    *,
+    timeouts_set: bool = False,
 ) -> str:
     """Serve one connection on a blocking socket; return why it ended.
 
@@ -104,9 +134,13 @@ def serve_blocking(
     with nothing pending, so a stop request may close the connection then.
     *on_heard* gets the lines the session collected (``log_lines``).
     With *line_timeout*, a line begun must be complete within it.
+    *timeouts_set*: the socket has *idle_timeout* as its recv and send
+    timeouts already (from its listener: :func:`preset_timeouts`).
     """
-    conn.setblocking(True)
-    set_io_timeouts(conn, idle_timeout)
+    if conn.gettimeout() is not None or not _ACCEPT_CLEARS_NONBLOCK:
+        conn.setblocking(True)  # (a syscall; on Linux an accepted socket is blocking already)
+    if not timeouts_set:
+        set_io_timeouts(conn, idle_timeout)
     recv = conn.recv
     sendall = conn.sendall
     receive = session.receive

@@ -180,8 +180,14 @@ class UpperServer(Server):
     # -- the server's life cycle -----------------------------------------------------
     def bind(self) -> tuple[str, int]:
         socktype = socket.SOCK_DGRAM if self.udp else socket.SOCK_STREAM
+        configure = self.strategy.configure_listener if self.strategy is not None else None
         self._sock = net.bind_socket(
-            self.host, self.port, socktype=socktype, version=self.version, backlog=1024
+            self.host,
+            self.port,
+            socktype=socktype,
+            version=self.version,
+            backlog=1024,
+            configure=configure,
         )
         if self.strategy is not None:
             self.strategy.prepare()

@@ -89,6 +89,7 @@ class Config:
         "plain",
         "quiet",
         "report_fd",
+        "timeouts_set",
     )
 
     def __init__(self, args: list[str]) -> None:
@@ -101,6 +102,8 @@ class Config:
         self.idle_timeout = float(args[6])
         self.line_timeout = float(args[7])
         self.death_signal = args[8] == "1"
+        #: the listener carries the idle timeout for the sockets it accepts
+        self.timeouts_set = args[9] == "1"
 
 
 #: how the server starts this module: -S (no site), -c (no runpy)
@@ -118,6 +121,7 @@ def argv(
     idle_timeout: float,
     line_timeout: float,
     death_signal: bool = True,
+    timeouts_set: bool = False,
 ) -> list[str]:
     """The command line that starts this process (after the interpreter)."""
     flags = [str(int(plain)), str(int(quiet))]
@@ -133,6 +137,7 @@ def argv(
         repr(idle_timeout),
         repr(line_timeout),
         str(int(death_signal)),
+        str(int(timeouts_set)),
     ]
 
 
@@ -338,6 +343,7 @@ class Forker:
                     self.idle,
                     None if config.quiet else self.heard_by(pid),
                     config.line_timeout,
+                    timeouts_set=config.timeouts_set,
                 )
             except ChildStop:
                 pass

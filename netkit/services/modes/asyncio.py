@@ -253,7 +253,10 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             if not session.idle or self.line.due is not None:
                 self._line_begun(session)  # (a whole line with none pending: nothing to do)
             end = session.end
-            if end == END_TOO_LONG:
+            if end is None:  # the common case first: one test
+                if server.stopping and session.idle:
+                    self._end("server stopping")
+            elif end == END_TOO_LONG:
                 # half-close so the client reads the error before the reset that
                 # unread data would cause; drop what still comes, close soon
                 self.closing = True
@@ -261,10 +264,8 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 if self.transport.can_write_eof():
                     self.transport.write_eof()
                 loop.call_later(DRAIN_SECONDS, self.transport.close)
-            elif end is not None:
+            else:
                 self._end(end)
-            elif server.stopping and session.idle:
-                self._end("server stopping")
 
         def eof_received(self) -> bool:
             session = self.session

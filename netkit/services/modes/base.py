@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _socket
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,6 +16,7 @@ from netkit.services.blocking import (
     LineDeadline,
     close_quietly,
     drain,
+    preset_timeouts,
     serve_blocking,
     since,
 )
@@ -44,6 +46,8 @@ class Mode:
       called in the server's thread once the loop ended.
     - :meth:`prepare`: called in the thread that starts the server, before
       the ``listening`` event (what may fail is best failed there).
+    - :meth:`configure_listener`: options for the listening socket before
+      it listens (``preset_timeouts`` for a mode using ``serve_blocking``).
     - :meth:`setup`: watch more files or set timers on the loop.
     - :meth:`run`: the whole loop, for a mode with a loop of its own.
     - :meth:`create`: which class serves a given configuration.
@@ -59,10 +63,25 @@ class Mode:
     def __init__(self, server: UpperServer) -> None:
         self.server = server
         self.loop: Loop | None = None
+        #: the listener carries the idle timeout for the sockets it accepts
+        #: (:func:`~netkit.services.blocking.preset_timeouts`)
+        self.timeouts_preset = False
 
     @classmethod
     def create(cls, server: UpperServer) -> Mode:
         return cls(server)
+
+    def configure_listener(self, sock: socket.socket) -> None:
+        """The listening socket, bound, before it listens: nothing by default.
+
+        What is set here is inherited by every connection it accepts (on
+        Linux), even by one that arrives before :meth:`run` starts.
+        """
+
+    def preset_timeouts(self, sock: socket.socket) -> None:
+        """For :meth:`configure_listener`: the accepted sockets get the idle
+        timeout from the listener (no setsockopt per connection)."""
+        self.timeouts_preset = preset_timeouts(sock, self.server.idle_timeout)
 
     def prepare(self) -> None:
         """Before ``listening``: nothing by default."""
@@ -94,7 +113,7 @@ class Mode:
 
     def serve_blocking(
         self,
-        conn: socket.socket,
+        conn: _socket.socket,
         session: UpperSession,
         stopping: Callable[[], bool],
         idle_flag: list[bool],
@@ -110,6 +129,7 @@ class Mode:
             idle_flag,
             on_heard,
             server.line_timeout,
+            timeouts_set=self.timeouts_preset,
         )
 
     def stop(self) -> None:
@@ -128,6 +148,7 @@ __all__ = [
     "Mode",
     "close_quietly",
     "drain",
+    "preset_timeouts",
     "serve_blocking",
     "since",
 ]

@@ -13,6 +13,7 @@ reason" (a connection ended), ``N`` a warning.
 
 from __future__ import annotations
 
+import _socket
 import os
 import signal
 import socket
@@ -350,8 +351,14 @@ class ForkMode(Mode):
                 quiet=server.quiet,
                 idle_timeout=server.idle_timeout,
                 line_timeout=server.line_timeout,
+                timeouts_set=self.timeouts_preset,
             ),
         ]
+
+    def configure_listener(self, sock: socket.socket) -> None:
+        # no setsockopt per child (the forker's accept() does not block: the
+        # recv timeout does not touch it)
+        self.preset_timeouts(sock)
 
     def prepare(self) -> None:
         listen_fd = self.server.listener.fileno()
@@ -557,6 +564,11 @@ class PreforkMode(ProcessMode):
         finally:
             loop.close()
 
+    def configure_listener(self, sock: socket.socket) -> None:
+        # no setsockopt per connection (a worker's blocking accept() then
+        # returns EAGAIN once per idle timeout without a client: it goes on)
+        self.preset_timeouts(sock)
+
     def start_worker(self) -> None:
         listen = self.server.listener
         try:
@@ -579,6 +591,10 @@ class PreforkMode(ProcessMode):
         stopping = [False]
         install_child_stop(idle, stopping)
         backoff = Backoff()
+        # socket.accept() without its Python wrapper: the C-level socket is
+        # all serve_blocking needs (no enum conversions, no socket.socket init)
+        accept = listen._accept  # type: ignore[attr-defined]  # (fd, addr)
+        family = int(listen.family)
 
         def heard(lines: list[bytes]) -> None:
             os.write(w, b"".join(frame(b"L", line) for line in lines))
@@ -587,7 +603,7 @@ class PreforkMode(ProcessMode):
             while not stopping[0]:
                 idle[0] = True
                 try:
-                    conn, addr = listen.accept()
+                    fd, addr = accept()
                 except BlockingIOError:
                     continue  # another worker took it
                 except OSError as exc:
@@ -601,6 +617,7 @@ class PreforkMode(ProcessMode):
                 finally:
                     idle[0] = False
                 backoff.ok()
+                conn = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
                 started = time.monotonic()
                 peer = net.format_peer(addr)
                 os.write(w, frame(b"C", peer.encode()))

@@ -43,6 +43,9 @@ class ThreadMode(Mode):
         self._threads: set[threading.Thread] = set()
         self._made = 0  # threads made: their names
 
+    def configure_listener(self, sock: socket.socket) -> None:
+        self.preset_timeouts(sock)  # no setsockopt per connection
+
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         c = _Conn(conn, peer, self.server.new_session())
         self._made += 1
