@@ -82,9 +82,19 @@ def test_creosote_listen_udp_and_tcp_dual_stack() -> None:
         assert ev["peer"].startswith("127.0.0.1:"), ev  # not [::ffff:127.0.0.1]
 
 
-@pytest.mark.parametrize("impl", ["netkit", "socketserver"])
-def test_ipv4_client_of_a_dual_stack_socket_is_shown_as_ipv4(impl: str) -> None:
-    argv = ["upper-server", "serve", "--mode", "thread", "--impl", impl]
+@pytest.mark.parametrize(
+    ("mode", "impl"),
+    [
+        ("thread", "netkit"),
+        ("thread", "socketserver"),
+        ("sync", "netkit"),
+        ("fork", "netkit"),  # the forker process formats the peer itself
+        ("fork --prefork 2", "netkit"),
+        ("async", "netkit"),
+    ],
+)
+def test_ipv4_client_of_a_dual_stack_socket_is_shown_as_ipv4(mode: str, impl: str) -> None:
+    argv = ["upper-server", "serve", "--mode", *mode.split(), "--impl", impl]
     with Server(*argv, "--host", "::", "--port", "0", "--json") as srv:
         assert srv.listening["dual_stack"] is True, srv.listening
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:

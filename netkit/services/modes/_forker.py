@@ -142,7 +142,11 @@ def argv(
 
 
 def format_peer(addr: tuple[object, ...]) -> str:
+    """As ``netkit.net.format_peer`` (not imported: this process stays small):
+    an IPv4 client of a dual-stack socket is shown as the IPv4 address it is."""
     host, port = str(addr[0]), addr[1]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
