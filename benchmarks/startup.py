@@ -9,6 +9,12 @@ click"`` (goal <= 1.3x), and every one-shot command with human output
 spew``, ``resolve localhost``, ``pack-ip 10.0.0.1``) against the same (goal
 <= 2.0x); the clients talk to servers started in this process on port 0.
 Prints ratios; never a pass/fail on absolute time.
+
+netkit's own modules have no bytecode in a checkout run with
+``PYTHONDONTWRITEBYTECODE=1`` (as here, often): each run then compiles them,
+which an installed wheel never does; the table says which case it measured.
+``--bytecode`` measures with bytecode for everything (a private cache
+directory, warmed before the timed runs), as after ``pip install``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +34,18 @@ NETKIT = str(Path(sys.executable).with_name("netkit"))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--bytecode",
+        action="store_true",
+        help="bytecode for every module (a private cache), as an installed wheel has",
+    )
     args = parser.parse_args()
     env = dict(os.environ)
+    cache = None
+    if args.bytecode:
+        cache = tempfile.TemporaryDirectory(prefix="netkit-startup-pyc-")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = cache.name
     complete_env = dict(
         env, _NETKIT_COMPLETE="bash_complete", COMP_WORDS="netkit re", COMP_CWORD="1"
     )
@@ -51,6 +68,8 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
+        if cache is not None:
+            cache.cleanup()
 
 
 def run(
@@ -69,9 +88,12 @@ def run(
         ("netkit udp-echo send hi", client("udp-echo", "send", "hi"), env, 2.0),
         ("netkit tcp-time get", client("tcp-time", "get"), env, 2.0),
         ("netkit upper-server send hi", client("upper-server", "send", "hi"), env, 2.0),
-        ("netkit creosote spew hi (waits 0.25 s)", client("creosote", "spew", "hi"), env, 2.0),
+        ("netkit creosote spew hi", client("creosote", "spew", "hi"), env, 2.0),
     ]
     times: dict[str, list[float]] = {name: [] for name, *_ in cases}
+    if "PYTHONPYCACHEPREFIX" in env:  # --bytecode: fill the cache first
+        for _name, cmd, e, _goal in cases:
+            subprocess.run(cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(runs):
         for name, cmd, e, _goal in cases:
             t0 = time.perf_counter()
@@ -88,6 +110,20 @@ def run(
         goal_s = "" if goal is None else f"<={goal}"
         print(f"{name:42} {med * 1000:10.1f} {ratio:7.2f} {goal_s:>6} {mark}")
     print(f"({runs} runs each, interleaved; medians; this machine, this moment)")
+    print(f"(netkit's own modules: {_bytecode(env)})")
+
+
+def _bytecode(env: dict[str, str]) -> str:
+    if "PYTHONPYCACHEPREFIX" in env:
+        return "bytecode from a warmed private cache (--bytecode), as installed"
+    import netkit
+
+    cached = any(Path(netkit.__file__).parent.glob("__pycache__/*.pyc"))
+    if cached:
+        return "bytecode in __pycache__"
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        return "compiled on every run (PYTHONDONTWRITEBYTECODE set, no __pycache__)"
+    return "no bytecode yet (the first run writes __pycache__)"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ a log line of its own.  Each entry starts with a word saying what it tries.
 
 from __future__ import annotations
 
+import socket
+import threading
 import unicodedata
 
 FORGE = b"ok\nFAKE 12:00 admin login\r"
@@ -57,3 +59,36 @@ def raw_controls(text: str, allow: str = "\n\t") -> list[str]:
         for ch in text
         if ch not in allow and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
     ]
+
+
+def serve_hostile_dns(sock: socket.socket, stop: threading.Event) -> None:
+    """A DNS server on *sock* (UDP, with a timeout) until *stop*: every TXT query
+    gets the corpus as strings, every PTR query the corpus as names."""
+    import dns.message
+    import dns.name
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rrset
+    from dns.rdtypes.ANY.PTR import PTR
+    from dns.rdtypes.ANY.TXT import TXT
+
+    in_ = dns.rdataclass.IN
+    while not stop.is_set():
+        try:
+            wire, addr = sock.recvfrom(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        query = dns.message.from_wire(wire)
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        rrset = dns.rrset.RRset(question.name, in_, question.rdtype)
+        if question.rdtype == dns.rdatatype.TXT:
+            rrset.add(TXT(in_, dns.rdatatype.TXT, [d[:255] for d in CORPUS]), 60)
+        elif question.rdtype == dns.rdatatype.PTR:
+            for d in CORPUS:
+                target = dns.name.Name([d[:63], b"example", b""])
+                rrset.add(PTR(in_, dns.rdatatype.PTR, target), 60)  # type: ignore[no-untyped-call]
+        response.answer.append(rrset)
+        sock.sendto(response.to_wire(want_shuffle=False), addr)  # the same order each time

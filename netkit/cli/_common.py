@@ -61,7 +61,9 @@ class HostType(_HostParam):
             self.fail(str(exc), param, ctx)
 
 
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# patterns compiled on first use (re caches them): a command that never
+# parses a number or a host name from its arguments does not pay for them
+_DECIMAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 class BoundedFloat(_FloatParam):
@@ -99,7 +101,7 @@ class BoundedFloat(_FloatParam):
                 self.fail(
                     f"{text!r} is not a finite number; it must be {self._range()}", param, ctx
                 )
-            if _DECIMAL.fullmatch(text) is None:
+            if re.fullmatch(_DECIMAL, text) is None:
                 self.fail(
                     f"{text!r} is not a decimal number (like 2, 0.5 or 1e3); "
                     f"it must be {self._range()}",
@@ -313,7 +315,7 @@ def positional_endpoint(
     return name, host_port if host_port is not None else port
 
 
-_HOST_NAME = re.compile(r"(?i)(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*\.?")
+_HOST_NAME = r"(?i)(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*\.?"
 
 
 def _looks_like_host(text: str) -> bool:
@@ -322,7 +324,7 @@ def _looks_like_host(text: str) -> bool:
     return (
         net.is_ip_address(text)
         or text.lower() in ("localhost", "localhost.")
-        or _HOST_NAME.fullmatch(text) is not None
+        or re.fullmatch(_HOST_NAME, text) is not None
     )
 
 

@@ -79,18 +79,20 @@ def parse_daytime(text: str) -> tuple[int | None, str]:
     element says so.  Text in a form not known here gives ``(None, ...)``.
     """
     s = " ".join(text.split())
-    for fmt in _UTC_FORMATS:
-        try:
-            tm = time.strptime(s, fmt)
-        except ValueError:
-            continue
-        return calendar.timegm(tm), "UTC"
+    # ctime first: the usual reply, and no text fits both kinds (strptime
+    # builds a pattern per format on first use: one, not six, for ctime)
     for fmt in _LOCAL_FORMATS:
         try:
             tm = time.strptime(s, fmt)
         except ValueError:
             continue
         return int(time.mktime(tm)), "no zone given: read as local time"
+    for fmt in _UTC_FORMATS:
+        try:
+            tm = time.strptime(s, fmt)
+        except ValueError:
+            continue
+        return calendar.timegm(tm), "UTC"
     return None, "not a time format netkit knows"
 
 

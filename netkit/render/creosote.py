@@ -2,11 +2,13 @@
 
 Every payload goes through :func:`escape` into a ``Text`` object: no markup
 parsing, no terminal sequence from the network ever reaches the terminal.
+What spew sent is a line handler (:mod:`netkit.render.lite`): written without
+loading rich; the listener's output is rich's.
 """
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from netkit.events.creosote import (
     DatagramSent,
@@ -17,9 +19,15 @@ from netkit.events.creosote import (
 )
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
-from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
+from netkit.render.lite import RECEIVED, SENT, Handlers, Line, LineHandlers, Lines, View
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from netkit.render.human import HumanRenderer
 
 HANDLERS = Handlers()
+LINES = LineHandlers()
 
 
 def _clock(iso: str) -> str:
@@ -53,6 +61,8 @@ def message_lines(
 
     A final newline does not make an empty last line; ``\r\n`` counts as one break.
     """
+    from rich.text import Text
+
     if text.endswith("\n"):
         text = text[:-1]
     out: list[Text] = []
@@ -77,6 +87,8 @@ def message_lines(
 
 
 def _print_lines(r: HumanRenderer, head: Text, lines: list[Text]) -> None:
+    from rich.text import Text
+
     head.append_text(lines[0])
     r.out.print(head)
     for line in lines[1:]:
@@ -85,6 +97,8 @@ def _print_lines(r: HumanRenderer, head: Text, lines: list[Text]) -> None:
 
 @HANDLERS.on(Message)
 def _message(r: HumanRenderer, ev: Message) -> None:
+    from rich.text import Text
+
     line = Text()
     line.append(_clock(ev.time) + " ", style="dim")
     line.append(ev.peer, style="cyan")
@@ -122,6 +136,8 @@ def _message(r: HumanRenderer, ev: Message) -> None:
 
 @HANDLERS.on(IncompleteMessage)
 def _incomplete(r: HumanRenderer, ev: IncompleteMessage) -> None:
+    from rich.text import Text
+
     line = Text()
     line.append(_clock(ev.time) + " ", style="dim")
     line.append(ev.peer, style="cyan")
@@ -143,6 +159,8 @@ def _incomplete(r: HumanRenderer, ev: IncompleteMessage) -> None:
 
 @HANDLERS.on(RecordRefused)
 def _refused(r: HumanRenderer, ev: RecordRefused) -> None:
+    from rich.text import Text
+
     more = f" (+{ev.more} more since the last report)" if ev.more else ""
     r.status(
         Text(
@@ -157,14 +175,17 @@ def _datagram_sent(r: HumanRenderer, ev: DatagramSent) -> None:
     r.hexdump(ev.data, SENT, stderr=False)
 
 
-@HANDLERS.on(Spewed)
-def _spewed(r: HumanRenderer, ev: Spewed) -> None:
+@LINES.on(Spewed)
+def spewed_lines(r: View, ev: Spewed) -> Lines:
     what = "chunk" if ev.chunks == 1 else "chunks"
     many = f"{ev.messages} messages, " if ev.messages != 1 else ""
-    r.status(
-        Text(
-            f"sent {many}{ev.bytes} bytes in {ev.chunks} {what} ({ev.datagram_bytes} on the wire) "
-            f"to {ev.peer}",
-            style="dim",
-        )
+    text = (
+        f"sent {many}{ev.bytes} bytes in {ev.chunks} {what} ({ev.datagram_bytes} on the wire) "
+        f"to {ev.peer}"
     )
+    return [("err", Line(text, style="dim"))]
+
+
+@HANDLERS.on(Spewed)
+def _spewed(r: HumanRenderer, ev: Spewed) -> None:
+    r.print_lines(spewed_lines(r, ev))

@@ -9,45 +9,28 @@ from the network can take effect.  Colour only on a terminal; ``NO_COLOR``
 
 from __future__ import annotations
 
-import codecs
 import errno
-import io
-import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, Protocol, TextIO, TypeVar, cast
+from typing import Protocol
 
 from rich.console import Console
 from rich.text import Text
 
 from netkit.events import Event, Listening, Notice, Summary
 from netkit.protocols.text import escape
-
-E = TypeVar("E", bound=Event)
-Handler = Callable[["HumanRenderer", Any], None]
-
-
-class Handlers(dict[type[Event], Handler]):
-    """The human handlers of one event family, keyed by event type.
-
-    Each module of :mod:`netkit.render` named after a family of
-    :mod:`netkit.events` has one, ``HANDLERS``, filled by :meth:`on`; an
-    event type has at most one handler (a second one is an error, not a
-    silent replacement).
-    """
-
-    def on(
-        self, kind: type[E]
-    ) -> Callable[[Callable[[HumanRenderer, E], None]], Callable[[HumanRenderer, E], None]]:
-        def register(fn: Callable[[HumanRenderer, E], None]) -> Callable[[HumanRenderer, E], None]:
-            if kind in self:
-                raise ValueError(f"{kind.__name__} has a human handler already")
-            self[kind] = fn
-            return fn
-
-        return register
-
+from netkit.render import lite
+from netkit.render.lite import RECEIVED as RECEIVED  # the family modules' names, from here
+from netkit.render.lite import SENT as SENT
+from netkit.render.lite import (
+    Handler,
+    Line,
+    Lines,
+    notice_lines,
+    plain_requested,
+    plain_stream,
+)
+from netkit.render.lite import Handlers as Handlers
 
 HANDLERS = Handlers()  # the base family: listening, notice, summary
 _FOUND: dict[type[Event], Handler] = {}
@@ -102,79 +85,11 @@ class _Console(Console):
         raise BrokenPipeError(errno.EPIPE, "output closed")
 
 
-# what the renderers draw, for a terminal or pipe whose encoding has no
-# Unicode (PYTHONIOENCODING=ascii, LANG=C on an old system)
-_ASCII_GLYPHS = str.maketrans(
-    {
-        "✓": "ok",
-        "✗": "no",
-        "─": "-",
-        "━": "=",
-        "│": "|",
-        "→": "->",
-        "…": "...",
-        "·": ".",
-        "▶": ">",
-        "◀": "<",
-        "\u00a0": " ",
-    }
-)
-
-
-def _u_escape(exc: UnicodeError) -> tuple[str, int]:
-    # \uNNNN, never \xNN: netkit writes \xNN only for bytes that are not UTF-8
-    assert isinstance(exc, UnicodeEncodeError)
-    chars = exc.object[exc.start : exc.end]
-    return "".join(
-        f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in chars
-    ), exc.end
-
-
-codecs.register_error("netkit-uescape", _u_escape)
-
-
-class _Transliterating(io.TextIOBase):
-    """A text stream in an encoding without Unicode: the renderers' glyphs in
-    ASCII, anything else it cannot encode written as ``\\uNNNN`` (the way
-    netkit escapes text anyway), never a UnicodeEncodeError."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]  # read-only here: the stream's
-        return self._stream.encoding
-
-    def write(self, text: str) -> int:
-        encoding = self._stream.encoding
-        safe = text.translate(_ASCII_GLYPHS).encode(encoding, "netkit-uescape")
-        self._stream.write(safe.decode(encoding))
-        return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return self._stream.isatty()
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-
-def _speaks_unicode(stream: TextIO | None) -> bool:
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        return codecs.lookup(encoding).name.startswith("utf")
-    except LookupError:
-        return False
-
-
 def _console(*, stderr: bool, no_color: bool) -> Console:
     # --no-color / NO_COLOR: no escape sequences at all, bold and dim included
-    plain = no_color or bool(os.environ.get("NO_COLOR"))
-    stream = sys.stderr if stderr else sys.stdout
+    plain = plain_requested(no_color)
     return _Console(
-        file=None if _speaks_unicode(stream) else cast(TextIO, _Transliterating(stream)),
+        file=plain_stream(sys.stderr if stderr else sys.stdout),
         stderr=stderr,
         highlight=False,
         markup=False,
@@ -182,11 +97,6 @@ def _console(*, stderr: bool, no_color: bool) -> Console:
         soft_wrap=True,
         color_system=None if plain else "auto",
     )
-
-
-# the direction marks of the --hex view (netkit.render.hexdump, loaded only with --hex)
-SENT = ">"
-RECEIVED = "<"
 
 
 class HumanRenderer:
@@ -220,12 +130,13 @@ class HumanRenderer:
 
         (Log lines stay one event a line; only results' explanations wrap.)
         """
-        import textwrap
+        for line in lite.prose(self, text, indent):
+            print_line(self.out, line)
 
-        pad = " " * indent
-        width = max(self.out.width - 1, 20 + indent)  # the last column makes terminals wrap
-        for line in textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad):
-            self.out.print(Text(line, style="dim"))
+    def print_lines(self, lines: Lines) -> None:
+        """Print what a line handler (``LINES`` of a render module) made."""
+        for where, line in lines:
+            print_line(self.out if where == "out" else self.err, line)
 
     def hexdump(self, data: bytes | None, mark: str, *, stderr: bool = True) -> None:
         """With ``--hex``: the hex view of *data* (``>`` sent, ``<`` received);
@@ -255,10 +166,19 @@ def _generic(r: HumanRenderer, event: Event) -> None:
     r.err.print(text)
 
 
+def to_text(line: Line) -> Text:
+    """A :class:`netkit.render.lite.Line` as rich's Text: the base style, then
+    each piece appended with its own (exactly what lite writes for it)."""
+    text = Text(style=line.style)
+    for piece, style in line.pieces:
+        # None, not "": rich 13 makes a span of "" too, and a span splits a segment
+        text.append(piece, style=style or None)
+    return text
+
+
 @HANDLERS.on(Notice)
 def _notice(r: HumanRenderer, ev: Notice) -> None:
-    style = {"error": "bold red", "warning": "yellow"}.get(ev.level, "")
-    r.status(Text(f"netkit: {ev.level}: {escape(ev.message)}", style=style))
+    r.print_lines(notice_lines(r, ev))
 
 
 @HANDLERS.on(Listening)
@@ -314,7 +234,8 @@ def print_hanging(console: Console, head: Text, body: Text, narrow_indent: int =
     width wraps at word boundaries, each further line indented to where the
     body starts (never a word cut by the terminal); when that leaves less than
     :data:`MIN_ROOM` columns, the body goes under the head instead, indented
-    by *narrow_indent*.  In a pipe it stays one line, for grep and scripts."""
+    by *narrow_indent*.  In a pipe it stays one line, for grep and scripts.
+    (netkit.render.lite writes such a line only when it stays one line.)"""
     width = console.width - 1  # the last column makes some terminals wrap
     if not console.is_terminal or head.cell_len + body.cell_len <= width:
         console.print(head + body)
@@ -332,23 +253,23 @@ def print_hanging(console: Console, head: Text, body: Text, narrow_indent: int =
         console.print((head if i == 0 else pad) + part)
 
 
-MIN_ROOM = 30  # columns a wrapped text needs beside its head
+MIN_ROOM = lite.MIN_ROOM  # columns a wrapped text needs beside its head
 
 
-class Rows:
+def print_line(console: Console, line: Line) -> None:
+    """A :class:`netkit.render.lite.Line` on *console*; one with a hanging
+    body through :func:`print_hanging`."""
+    if line.body is None:
+        console.print(to_text(line))
+        return
+    text, style = line.body
+    print_hanging(console, to_text(line), Text(text, style=style), line.narrow_indent)
+
+
+class Rows(lite.Rows):
     """Label / value / note lines, aligned; a long note wraps under itself on a
     terminal and stays one line in a pipe (:func:`print_hanging`)."""
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str]] = []
-
-    def add_row(self, label: str, value: str, note: str = "") -> None:
-        self.rows.append((label, value, note))
-
     def print(self, console: Console) -> None:
-        lw = max((len(r[0]) for r in self.rows), default=0)
-        vw = max((len(r[1]) for r in self.rows), default=0)
-        for label, value, note in self.rows:
-            line = Text(label.ljust(lw + 2), style="bold cyan")
-            line.append(value.ljust(vw + 2) if note else value)
-            print_hanging(console, line, Text(note, style="dim"), narrow_indent=lw + 2)
+        for line in self.lines():
+            print_line(console, line)

@@ -1,16 +1,25 @@
-"""Human output for resolve: what a lookup found, aligned."""
+"""Human output for resolve: what a lookup found, aligned.
+
+A line handler (:mod:`netkit.render.lite`): written without loading rich.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from netkit.events.resolve import Resolved
 from netkit.protocols.text import escape
-from netkit.render.human import Handlers, HumanRenderer, Rows
+from netkit.render.lite import Handlers, LineHandlers, Lines, Rows, View
+
+if TYPE_CHECKING:
+    from netkit.render.human import HumanRenderer
 
 HANDLERS = Handlers()
+LINES = LineHandlers()
 
 
-@HANDLERS.on(Resolved)
-def _resolved(r: HumanRenderer, ev: Resolved) -> None:
+@LINES.on(Resolved)
+def resolved_lines(r: View, ev: Resolved) -> Lines:
     grid = Rows()
     grid.add_row("query", escape(ev.query), f"{ev.kind} lookup via {ev.source}")
     grid.add_row("canonical", escape(ev.canonical) or "-", "")
@@ -39,4 +48,9 @@ def _resolved(r: HumanRenderer, ev: Resolved) -> None:
         grid.add_row(kind, value, f"ttl {rec.get('ttl')}")
     if ev.fqdn:
         grid.add_row("fqdn", escape(ev.fqdn), "getfqdn()")
-    grid.print(r.out)
+    return [("out", line) for line in grid.lines()]
+
+
+@HANDLERS.on(Resolved)
+def _resolved(r: HumanRenderer, ev: Resolved) -> None:
+    r.print_lines(resolved_lines(r, ev))

@@ -1,18 +1,28 @@
-"""Human output for tcp-time: the time read (stdout), a log line per answer (stderr)."""
+"""Human output for tcp-time: the time read (stdout), a log line per answer (stderr).
+
+The client's result is a line handler (:mod:`netkit.render.lite`): written
+without loading rich; the server's log lines are rich's.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from netkit.events.tcp_time import TimeReceived, TimeSent
 from netkit.protocols.text import escape
-from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
+from netkit.render.lite import RECEIVED, SENT, Handlers, Line, LineHandlers, Lines, View
+
+if TYPE_CHECKING:
+    from netkit.render.human import HumanRenderer
 
 HANDLERS = Handlers()
+LINES = LineHandlers()
 
 
 @HANDLERS.on(TimeSent)
 def _time_sent(r: HumanRenderer, ev: TimeSent) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     r.log(
@@ -23,9 +33,8 @@ def _time_sent(r: HumanRenderer, ev: TimeSent) -> None:
     r.hexdump(ev.wire, SENT)
 
 
-@HANDLERS.on(TimeReceived)
-def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
-    r.out.print(Text(escape(ev.text), style="bold"))
+@LINES.on(TimeReceived)
+def time_received_lines(r: View, ev: TimeReceived) -> Lines:
     if ev.protocol == "time":
         note = f"RFC 868 value {ev.rfc868} from {ev.server} ({ev.transport})"
     else:
@@ -36,6 +45,14 @@ def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
         if ev.offset_bound_seconds is not None:
             note += f" ± {ev.offset_bound_seconds} s (whole seconds)"
         note += " from the local clock"
-    r.err.print(Text(escape(note), style="dim"))
+    return [
+        ("out", Line(escape(ev.text), style="bold")),
+        ("err", Line(escape(note), style="dim")),
+    ]
+
+
+@HANDLERS.on(TimeReceived)
+def _time_received(r: HumanRenderer, ev: TimeReceived) -> None:
+    r.print_lines(time_received_lines(r, ev))
     r.hexdump(ev.request_wire, SENT, stderr=False)
     r.hexdump(ev.wire, RECEIVED, stderr=False)

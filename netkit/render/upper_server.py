@@ -2,14 +2,14 @@
 
 Every byte that came from the network goes through ``escape()`` into a
 ``Text`` object: nothing here parses markup or lets a terminal escape out.
+The client's reply is a line handler (:mod:`netkit.render.lite`): written
+without loading rich; the server's output is rich's.
 """
 
 from __future__ import annotations
 
 import threading
-
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from netkit.events.upper_server import (
     ClientWaiting,
@@ -21,9 +21,15 @@ from netkit.events.upper_server import (
     UpperDatagram,
 )
 from netkit.protocols.text import escape, truncate
-from netkit.render.human import RECEIVED, SENT, Handlers, HumanRenderer
+from netkit.render.lite import RECEIVED, SENT, Handlers, Line, LineHandlers, Lines, View
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from netkit.render.human import HumanRenderer
 
 HANDLERS = Handlers()
+LINES = LineHandlers()
 SHOW = 120  # characters of a line shown in the log
 
 
@@ -42,6 +48,8 @@ class LiveSummary:
     REFRESH = 5  # redraws a second
 
     def __init__(self, r: HumanRenderer) -> None:
+        from rich.live import Live
+
         self.open = 0
         self.total = 0
         self.lines = 0
@@ -56,6 +64,8 @@ class LiveSummary:
         self.live.start()
 
     def text(self) -> Text:
+        from rich.text import Text
+
         return Text(
             f"open {self.open}, total {self.total}, lines {self.lines}", style="bold magenta"
         )
@@ -86,11 +96,15 @@ def _live(r: HumanRenderer) -> LiveSummary | None:
 
 
 def _counts(open_: int, total: int) -> Text:
+    from rich.text import Text
+
     return Text(f"  [open {open_}, total {total}]", style="dim")
 
 
 @HANDLERS.on(Connected)
 def _connected(r: HumanRenderer, ev: Connected) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     live = _live(r)
@@ -106,6 +120,8 @@ def _connected(r: HumanRenderer, ev: Connected) -> None:
 
 @HANDLERS.on(ClientWaiting)
 def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     serving = f" while {escape(ev.serving)} is served" if ev.serving else ""
@@ -120,6 +136,8 @@ def _waiting(r: HumanRenderer, ev: ClientWaiting) -> None:
 
 @HANDLERS.on(LineEvent)
 def _line(r: HumanRenderer, ev: LineEvent) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     live = _live(r)
@@ -137,6 +155,8 @@ def _line(r: HumanRenderer, ev: LineEvent) -> None:
 
 @HANDLERS.on(Disconnected)
 def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     live = _live(r)
@@ -153,6 +173,8 @@ def _disconnected(r: HumanRenderer, ev: Disconnected) -> None:
 
 @HANDLERS.on(Rejected)
 def _rejected(r: HumanRenderer, ev: Rejected) -> None:
+    from rich.text import Text
+
     r.log(
         Text(escape(ev.peer), style="cyan"), Text(f" rejected: {escape(ev.reason)}", style="yellow")
     )
@@ -160,6 +182,8 @@ def _rejected(r: HumanRenderer, ev: Rejected) -> None:
 
 @HANDLERS.on(UpperDatagram)
 def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
+    from rich.text import Text
+
     if r.quiet:
         return
     r.log(
@@ -169,8 +193,13 @@ def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     r.hexdump(ev.reply_wire, SENT)
 
 
+@LINES.on(LineReply)
+def reply_lines(r: View, ev: LineReply) -> Lines:
+    return [("out", Line(escape(ev.data)))]
+
+
 @HANDLERS.on(LineReply)
 def _reply(r: HumanRenderer, ev: LineReply) -> None:
-    r.out.print(Text(escape(ev.data)))
+    r.print_lines(reply_lines(r, ev))
     r.hexdump(ev.sent_wire, SENT, stderr=False)
     r.hexdump(ev.reply_wire, RECEIVED, stderr=False)

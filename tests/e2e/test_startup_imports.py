@@ -4,7 +4,9 @@ Each command runs for real (a subprocess, against a server on port 0 in
 this process) and reports the netkit modules it loaded; the set must stay
 within the list below.  No client loads server code (``netkit.services.*``
 but the ``--mode`` table and resolve's own lookups) or the ctypes batch
-module.  A module added to a client's path is added here on purpose.
+module, and none loads rich: their human output is written by
+netkit.render.lite (tests/e2e/test_lite_output.py holds it to rich's bytes).
+A module added to a client's path is added here on purpose.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ COMMON = {
     "netkit.protocols",
     "netkit.protocols.text",
     "netkit.render",
-    "netkit.render.human",
-    "netkit.render.jsonl",
 }
+#: what each kind of output loads: lite's writer, or the JSON one (never rich)
+OUTPUT = {"human": {"netkit.render.lite"}, "json": {"netkit.render.jsonl"}}
 
 
 def family(name: str) -> set[str]:
@@ -72,6 +74,8 @@ ALLOWED = {
 #: server code a client must never load (netkit.services.modes is only the --mode table)
 NEVER = {
     "ctypes",
+    "rich",
+    "netkit.render.human",
     "netkit.services._mmsg",
     "netkit.services.core",
     "netkit.services.loops",
@@ -97,7 +101,8 @@ except SystemExit:
     pass
 finally:
     with open({path!r}, "w") as f:
-        json.dump(sorted(m for m in sys.modules if m.split(".")[0] in ("netkit", "ctypes")), f)
+        top = ("netkit", "ctypes", "rich")
+        json.dump(sorted(m for m in sys.modules if m.split(".")[0] in top), f)
 """
 
 
@@ -142,8 +147,10 @@ def test_one_shot_command_imports_only_its_list(
     if json_output:
         args.append("--json")
     got = loaded(tmp_path, args)
+    assert not {m.split(".")[0] for m in got} & {"rich"}, sorted(got)
     assert not got & NEVER, sorted(got & NEVER)
-    assert got <= ALLOWED[command], sorted(got - ALLOWED[command])
+    allowed = ALLOWED[command] | OUTPUT["json" if json_output else "human"]
+    assert got <= allowed, sorted(got - allowed)
     assert got & OTHER_FAMILIES == ALLOWED[command] & OTHER_FAMILIES, sorted(got & OTHER_FAMILIES)
 
 

@@ -39,7 +39,7 @@ from netkit.render.human import HumanRenderer
 from netkit.render.jsonl import JsonRenderer
 from netkit.services.creosote import message_line
 from tests.helpers import NETKIT, env
-from tests.hostile import CORPUS, raw_controls
+from tests.hostile import CORPUS, raw_controls, serve_hostile_dns
 from tests.profiles import examples
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # rich's own colours on a terminal
@@ -226,37 +226,6 @@ def test_corpus_creosote_listen_terminal_and_log_file(tmp_path: Path) -> None:
 # -- resolve: a DNS server of the test's own answers with hostile names -----------
 
 
-def _hostile_dns(sock: socket.socket, stop: threading.Event) -> None:
-    import dns.message
-    import dns.name
-    import dns.rdataclass
-    import dns.rdatatype
-    import dns.rrset
-    from dns.rdtypes.ANY.PTR import PTR
-    from dns.rdtypes.ANY.TXT import TXT
-
-    in_ = dns.rdataclass.IN
-    while not stop.is_set():
-        try:
-            wire, addr = sock.recvfrom(4096)
-        except TimeoutError:
-            continue
-        except OSError:
-            return
-        query = dns.message.from_wire(wire)
-        response = dns.message.make_response(query)
-        question = query.question[0]
-        rrset = dns.rrset.RRset(question.name, in_, question.rdtype)
-        if question.rdtype == dns.rdatatype.TXT:
-            rrset.add(TXT(in_, dns.rdatatype.TXT, [d[:255] for d in CORPUS]), 60)
-        elif question.rdtype == dns.rdatatype.PTR:
-            for d in CORPUS:
-                target = dns.name.Name([d[:63], b"example", b""])
-                rrset.add(PTR(in_, dns.rdatatype.PTR, target), 60)  # type: ignore[no-untyped-call]
-        response.answer.append(rrset)
-        sock.sendto(response.to_wire(), addr)
-
-
 @pytest.mark.parametrize(
     "args",
     [["--type", "TXT", "hostile.example"], ["192.0.2.7"]],
@@ -268,7 +237,7 @@ def test_corpus_resolve_server_answers_on_a_terminal(args: list[str]) -> None:
         dns_sock.bind(("127.0.0.1", 0))
         dns_sock.settimeout(0.2)
         stop = threading.Event()
-        server = threading.Thread(target=_hostile_dns, args=(dns_sock, stop), daemon=True)
+        server = threading.Thread(target=serve_hostile_dns, args=(dns_sock, stop), daemon=True)
         server.start()
         try:
             where = f"127.0.0.1:{dns_sock.getsockname()[1]}"
