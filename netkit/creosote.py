@@ -12,6 +12,6 @@ The handler never raises into the program and never blocks it (see
 :class:`netkit.clients.creosote.CreosoteHandler`).
 """
 
-from netkit.clients.creosote import CreosoteHandler
+from netkit.clients.creosote_handler import CreosoteHandler
 
 __all__ = ["CreosoteHandler"]

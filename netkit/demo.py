@@ -157,7 +157,8 @@ class Demo:
 
     # -- 2 -------------------------------------------------------------------------------
     def creosote(self) -> None:
-        from netkit.clients.creosote import CreosoteHandler, spew
+        from netkit.clients.creosote import spew
+        from netkit.clients.creosote_handler import CreosoteHandler
         from netkit.services.creosote import CreosoteListener
 
         self.section(

@@ -26,8 +26,10 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from netkit.protocols.records import Refused
+if TYPE_CHECKING:  # loaded where a chunk is refused: a sender (spew) never needs it
+    from netkit.protocols.records import Refused
 
 MAGIC = b"[creosote "
 #: the listener's port (the lecture leaves it unnamed) and the sender's chunk size
@@ -243,6 +245,8 @@ class Reassembler:
         33-byte datagram cannot make the listener expect 99,999 chunks.
         """
         if total * max(len(payload), 1) > self.max_message:
+            from netkit.protocols.records import Refused
+
             self.refused += 1
             return [
                 Refused(
