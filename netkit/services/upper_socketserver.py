@@ -235,6 +235,7 @@ class SocketserverUpper(Server):
         self._parent_sock: socket.socket | None = None  # fork: the parent reads here
         self._reader: threading.Thread | None = None
         self._children: dict[int, list[Any]] = {}  # fork: pid -> [peer, lines]
+        self._children_ended = threading.Event()  # fork: the stop has ended them
         self.ss: Any = None  # the socketserver instance, once bound
 
     @property
@@ -274,7 +275,14 @@ class SocketserverUpper(Server):
 
     def serve(self) -> None:
         assert self.ss is not None
-        self.ss.serve_forever(poll_interval=self.poll_interval)
+        try:
+            self.ss.serve_forever(poll_interval=self.poll_interval)
+        finally:
+            if self.mode == "fork":
+                # The children's PR_SET_PDEATHSIG fires when the *thread* that
+                # forked them ends, not the process: this one stays until the
+                # stop has given them their grace and ended them.
+                self._children_ended.wait(self.grace + KILL_AFTER + self.stop_margin)
 
     def busy(self) -> int:
         return self.open  # the handler cannot tell an idle client from a busy one
@@ -282,6 +290,7 @@ class SocketserverUpper(Server):
     def _stop(self, grace: float) -> None:
         ss = self.ss
         assert ss is not None
+        self.grace = grace  # (the serving thread waits as long for the children)
         self.stopping = True
         # shutdown() waits for serve_forever to return: in sync mode, not while
         # a client is served, so from a thread of its own
@@ -290,6 +299,7 @@ class SocketserverUpper(Server):
         self._wait_closed(time.monotonic() + grace)
         if self.mode == "fork":
             self._end_children()
+            self._children_ended.set()
         else:
             with self._cond:
                 open_now = list(self._handlers)
