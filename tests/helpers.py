@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,11 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from netkit.services.core import Service
 
 NETKIT = str(Path(sys.executable).with_name("netkit"))
 
@@ -287,3 +291,16 @@ def read_pty(args: list[str], e: dict[str, str], *, columns: int | None = None) 
     proc.wait(timeout=10)
     os.close(controller)
     return out
+
+
+@contextlib.contextmanager
+def services_running(servers: dict[str, Service]) -> Iterator[dict[str, int]]:
+    """Start each service (in this process, on its port 0); yield each one's port
+    by name; stop them all."""
+    for server in servers.values():
+        server.start()
+    try:
+        yield {name: server.address[1] for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()

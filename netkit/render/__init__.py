@@ -10,9 +10,30 @@ the first event lite does not write itself.
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import Protocol
 
 from netkit.events import Event
+
+
+def family_module(kind: type[Event]) -> ModuleType | None:
+    """The render module of *kind*'s family, imported on first use
+    (``netkit.render.udp_echo`` for ``netkit.events.udp_echo``), so a command
+    loads only the renderers of the events it shows; None for an event outside
+    ``netkit.events``, the base family (each back end holds its own) or a
+    family with no render module (shown field by field)."""
+    package, _, family = kind.__module__.rpartition(".")
+    if package != "netkit.events" or family == "base":
+        return None
+    import importlib
+
+    name = f"netkit.render.{family}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
 
 
 class Renderer(Protocol):

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from netkit.events import Event, Listening, Notice, Summary
 from netkit.protocols.text import escape
-from netkit.render import lite
+from netkit.render import family_module, lite
 from netkit.render.lite import RECEIVED as RECEIVED  # the family modules' names, from here
 from netkit.render.lite import SENT as SENT
 from netkit.render.lite import (
@@ -51,18 +51,10 @@ def handler_for(kind: type[Event]) -> Handler:
 
 
 def _family_handlers(kind: type[Event]) -> Handlers:
-    package, _, family = kind.__module__.rpartition(".")
-    if package != "netkit.events":
-        return Handlers()
-    if family == "base":
+    if kind.__module__ == "netkit.events.base":
         return HANDLERS
-    import importlib
-    import importlib.util
-
-    name = f"netkit.render.{family}"
-    if importlib.util.find_spec(name) is None:  # a family shown field by field
-        return Handlers()
-    handlers: Handlers = importlib.import_module(name).HANDLERS
+    module = family_module(kind)
+    handlers: Handlers = module.HANDLERS if module is not None else Handlers()
     return handlers
 
 

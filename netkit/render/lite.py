@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, TypeVar, cast
 
 from netkit.events.base import Event, Notice
 from netkit.protocols.text import escape
+from netkit.render import family_module
 
 if TYPE_CHECKING:
     from netkit.render.human import HumanRenderer
@@ -154,21 +155,9 @@ def line_handler_for(kind: type[Event]) -> LineHandler | None:
 
 
 def _family_lines(kind: type[Event]) -> LineHandlers:
-    package, _, family = kind.__module__.rpartition(".")
-    if package != "netkit.events":
-        return LineHandlers()
-    if family == "base":
+    if kind.__module__ == "netkit.events.base":
         return LINES
-    import importlib
-
-    name = f"netkit.render.{family}"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:  # a family shown field by field
-        if exc.name != name:
-            raise
-        return LineHandlers()
-    handlers: LineHandlers = getattr(module, "LINES", None) or LineHandlers()
+    handlers: LineHandlers = getattr(family_module(kind), "LINES", None) or LineHandlers()
     return handlers
 
 

@@ -342,13 +342,21 @@ class Forwarder:
                         f"{self._reset_warning() if reset else self._why(exc)}; retrying, "
                         f"records wait in a queue of {self.target.queue}",
                     )
-                with self._cond:
-                    if self._closing and time.monotonic() > self._deadline:
-                        return
-                    self._cond.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                next_backoff = self._back_off(backoff)
+                if next_backoff is None:
+                    return
+                backoff = next_backoff
                 continue
             backoff = BACKOFF_FIRST
+
+    def _back_off(self, backoff: float) -> float | None:
+        """Wait *backoff* seconds before the next connection (a close wakes the
+        wait); the back-off after that, or None when stopping and out of time."""
+        with self._cond:
+            if self._closing and time.monotonic() > self._deadline:
+                return None
+            self._cond.wait(backoff)
+        return min(backoff * 2, BACKOFF_MAX)
 
     def _send_datagrams(self, sock: socket.socket, batch: list[bytes]) -> None:
         while batch:
@@ -469,11 +477,10 @@ class Forwarder:
                         f"{self._why(exc)}{resend}; retrying, records wait in a queue of "
                         f"{self.target.queue}",
                     )
-                with self._cond:
-                    if self._closing and time.monotonic() > self._deadline:
-                        return
-                    self._cond.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                next_backoff = self._back_off(backoff)
+                if next_backoff is None:
+                    return
+                backoff = next_backoff
 
     def _relp_open(self, sock: socket.socket) -> relp.RelpSession:
         """Send ``open`` and wait (bounded) for the server to accept the session."""

@@ -43,6 +43,7 @@ from netkit.services.core import Service
 from netkit.services.creosote import CreosoteListener
 from netkit.services.udp_echo import UdpEchoServer
 from netkit.services.upper import UpperServer
+from tests.helpers import services_running
 from tests.hostile import LINES, serve_hostile_dns
 
 #: environments that change what rich writes; each runs on a pty and in pipes
@@ -259,13 +260,8 @@ def ports() -> Iterator[dict[str, int]]:
         "upper-server": UpperServer(Recorder(), port=0, quiet=True),
         "creosote": CreosoteListener(Recorder(), port=0, quiet=True),
     }
-    for server in servers.values():
-        server.start()
-    try:
-        yield {name: server.address[1] for name, server in servers.items()}
-    finally:
-        for server in servers.values():
-            server.stop()
+    with services_running(servers) as found:
+        yield found
 
 
 def _serve_forever(sock: socket.socket, stop: threading.Event, reply: bytes) -> None:

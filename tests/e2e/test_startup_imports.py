@@ -25,7 +25,7 @@ from netkit.services.creosote import CreosoteListener
 from netkit.services.tcp_time import TimeServer
 from netkit.services.udp_echo import UdpEchoServer
 from netkit.services.upper import UpperServer
-from tests.helpers import env
+from tests.helpers import env, services_running
 
 #: what every command loads; each adds its own event family and its renderer
 COMMON = {
@@ -114,13 +114,8 @@ def ports() -> Iterator[dict[str, int]]:
         "upper-server": UpperServer(Recorder(), port=0),
         "creosote": CreosoteListener(Recorder(), port=0),
     }
-    for server in servers.values():
-        server.start()
-    try:
-        yield {name: server.address[1] for name, server in servers.items()}
-    finally:
-        for server in servers.values():
-            server.stop()
+    with services_running(servers) as found:
+        yield found
 
 
 def loaded(tmp_path: Path, args: list[str]) -> set[str]:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,23 @@ class Tracking(Forwarder):
             return super()._relp_requeue()
 
 
+def killer(rsyslog: Rsyslog) -> tuple[Callable[[], None], threading.Thread]:
+    """What kills rsyslogd (SIGTERM, waited for) and starts it again 2 s later on the
+    same port, and the thread that restarts it (join it)."""
+
+    def restart_in_two_seconds() -> None:
+        threading.Event().wait(2.0)  # the scenario itself: rsyslogd is gone for 2 s
+        rsyslog.restart()
+
+    restarter = threading.Thread(target=restart_in_two_seconds)
+
+    def kill_and_restart() -> None:
+        rsyslog.terminate()
+        restarter.start()
+
+    return kill_and_restart, restarter
+
+
 def numbers_of(got: list[dict[str, Any]]) -> list[int]:
     return [int(r["msg"].split()[1]) for r in got]
 
@@ -266,16 +283,7 @@ def test_rsyslog_killed_and_restarted_every_record_arrives_or_is_counted(
     sink = Counting()
     forwarder = Tracking(f"syslog+tcp://127.0.0.1:{rsyslog.tcp}?queue=1000")
     n = 4000
-
-    def restart_in_two_seconds() -> None:
-        threading.Event().wait(2.0)  # the scenario itself: rsyslogd is gone for 2 s
-        rsyslog.restart()
-
-    restarter = threading.Thread(target=restart_in_two_seconds)
-
-    def kill_and_restart() -> None:
-        rsyslog.terminate()
-        restarter.start()
+    kill_and_restart, restarter = killer(rsyslog)
 
     with CreosoteListener(sink, port=0, forwarders=[forwarder]) as listener:
         if moment == "after-a-lull":
@@ -425,16 +433,7 @@ def test_relp_rsyslog_killed_and_restarted_nothing_is_lost_uncounted(
     sink = Counting()
     forwarder = Tracking(f"relp://127.0.0.1:{rsyslog.relp}?queue=1000")
     n = 4000
-
-    def restart_in_two_seconds() -> None:
-        threading.Event().wait(2.0)  # the scenario itself: rsyslogd is gone for 2 s
-        rsyslog.restart()
-
-    restarter = threading.Thread(target=restart_in_two_seconds)
-
-    def kill_and_restart() -> None:
-        rsyslog.terminate()
-        restarter.start()
+    kill_and_restart, restarter = killer(rsyslog)
 
     with CreosoteListener(sink, port=0, forwarders=[forwarder]) as listener:
         if moment == "after-a-lull":
