@@ -22,7 +22,7 @@ from netkit.cli._common import (
 )
 
 DEFAULT_PORT = 7739
-HEADER_LEN = 32  # netkit.protocols.creosote.HEADER_LEN (not imported: keep startup light)
+HEADER_LEN = 32  # netkit.protocols.creosote_chunks.HEADER_LEN (not imported: keep startup light)
 MAX_DATAGRAM = 65_507
 
 
@@ -461,7 +461,7 @@ def spew(
 
 
 def _check_chunk_size(data: bytes, chunk_size: int) -> None:
-    from netkit.protocols import creosote as wire
+    from netkit.protocols import creosote_chunks as wire
 
     try:
         wire.split(data, chunk_size, "00000000")

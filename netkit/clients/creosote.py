@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from netkit.events.creosote import Spewed
 from netkit.net import DatagramPeer, NetError, NoAnswer
-from netkit.protocols import creosote
+from netkit.protocols import creosote_chunks
 
-DEFAULT_PORT = creosote.DEFAULT_PORT
-DEFAULT_CHUNK_SIZE = creosote.DEFAULT_CHUNK_SIZE
+DEFAULT_PORT = creosote_chunks.DEFAULT_PORT
+DEFAULT_CHUNK_SIZE = creosote_chunks.DEFAULT_CHUNK_SIZE
 DEFAULT_WAIT = 0.25  # seconds to wait for an ICMP refusal from another host
 
 
@@ -107,7 +107,7 @@ class Spewer:
 
     def send(self, data: bytes) -> None:
         """Send *data* as one message (``ValueError`` if the chunk size cannot carry it)."""
-        datagrams = creosote.split(data, self.chunk_size, new_message_id())
+        datagrams = creosote_chunks.split(data, self.chunk_size, new_message_id())
 
         def attempt(sock: socket.socket) -> None:
             for datagram in datagrams:
@@ -195,7 +195,7 @@ def spew(
     sends or after the last one: at once from this host, within *wait*
     seconds (0.25 unless given) from another).
     """
-    creosote.split(data, chunk_size, new_message_id())  # a usage error before any socket
+    creosote_chunks.split(data, chunk_size, new_message_id())  # a usage error before any socket
     sender = Spewer(host, port, version=version, chunk_size=chunk_size, wait=wait)
     try:
         sender.send(data)

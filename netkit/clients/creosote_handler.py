@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from netkit.clients.creosote import DEFAULT_CHUNK_SIZE, DEFAULT_PORT, refusal_wait
-from netkit.protocols import creosote
+from netkit.protocols import creosote_chunks
 
 DEFAULT_QUEUE = 1000
 RESOLVE_RETRY = 5.0  # seconds between lookups of a name that did not resolve
@@ -63,8 +63,8 @@ class CreosoteHandler(logging.Handler):
         queue_size: int = DEFAULT_QUEUE,
     ) -> None:
         super().__init__(level)
-        if chunk_size < creosote.HEADER_LEN + 4:
-            raise ValueError(f"chunk_size must be at least {creosote.HEADER_LEN + 4}")
+        if chunk_size < creosote_chunks.HEADER_LEN + 4:
+            raise ValueError(f"chunk_size must be at least {creosote_chunks.HEADER_LEN + 4}")
         self.host = host
         self.port = port
         self.chunk_size = chunk_size
@@ -177,7 +177,7 @@ class CreosoteHandler(logging.Handler):
         if not self._resolve():
             return False, 0
         data = json.dumps(item, ensure_ascii=False, default=str).encode("utf-8", "replace")
-        datagrams = creosote.split(data, self.chunk_size, os.urandom(4).hex())
+        datagrams = creosote_chunks.split(data, self.chunk_size, os.urandom(4).hex())
         lost_before = 0
         for _ in range(2 * len(self._addresses)):
             try:

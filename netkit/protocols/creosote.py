@@ -19,6 +19,10 @@ header is sent as chunk ``00001/00001`` so that it is never misread.
 :class:`Reassembler` is the receiving side's state machine: it collects the
 chunks of each (source, id) and returns the message once all have arrived,
 or an :class:`Incomplete` one when chunks stay missing past a timeout.
+
+The sending half (:func:`split`, :func:`header` and the limits a sender needs)
+is :mod:`netkit.protocols.creosote_chunks`, so a sender loads no parser; it is
+re-exported here.
 """
 
 from __future__ import annotations
@@ -28,93 +32,48 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from netkit.protocols.creosote_chunks import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_PORT,
+    HEADER_LEN,
+    MAGIC,
+    MAX_CHUNKS,
+    MAX_DATAGRAM,
+    header,
+    min_chunk_size,
+    split,
+)
+
 if TYPE_CHECKING:  # loaded where a chunk is refused: a sender (spew) never needs it
     from netkit.protocols.records import Refused
 
-MAGIC = b"[creosote "
-#: the listener's port (the lecture leaves it unnamed) and the sender's chunk size
-DEFAULT_PORT = 7739
-DEFAULT_CHUNK_SIZE = 1024
-HEADER_LEN = 32
-MAX_CHUNKS = 99_999
-MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4
 MAX_MESSAGE = 16 << 20  # bytes a chunk header may claim: total chunks x this chunk's size
 MISSING_LISTED = 100  # missing chunk numbers listed in an Incomplete (plus a count)
 MISSING_RANGES = 32  # ranges of missing chunks listed
 _HEADER_RE = re.compile(rb"\[creosote ([0-9a-f]{8}) ([0-9]{5})/([0-9]{5})\] ")
 
-
-def header(msg_id: str, index: int, total: int) -> bytes:
-    out = b"[creosote %s %05d/%05d] " % (msg_id.encode("ascii"), index, total)
-    assert len(out) == HEADER_LEN, out
-    return out
-
-
-def _is_continuation(byte: int) -> bool:
-    return 0x80 <= byte <= 0xBF
-
-
-def min_chunk_size(data: bytes) -> int:
-    """The smallest chunk size that can carry *data*: header plus its longest character."""
-    longest = 1
-    run = 0
-    for byte in data:
-        run = run + 1 if _is_continuation(byte) else 1
-        longest = max(longest, min(run, 4))
-    return HEADER_LEN + longest
-
-
-def split(data: bytes, chunk_size: int, msg_id: str) -> list[bytes]:
-    """The datagrams that carry *data*, each at most *chunk_size* bytes.
-
-    Raises ``ValueError`` when *chunk_size* cannot hold the header plus one
-    character, or when the message would need more than ``MAX_CHUNKS``.
-    """
-    if not re.fullmatch(r"[0-9a-f]{8}", msg_id):
-        raise ValueError(f"message id {msg_id!r} is not 8 lower-case hex digits")
-    if len(data) <= chunk_size and not data.startswith(MAGIC):
-        return [data]
-    cap = chunk_size - HEADER_LEN
-    if cap < 1:
-        raise ValueError(
-            f"chunk size {chunk_size} is too small: a chunk needs the {HEADER_LEN}-byte header "
-            f"plus at least one character ({HEADER_LEN + 1} bytes or more)"
-        )
-    if len(data) > cap * MAX_CHUNKS:
-        raise ValueError(
-            f"message of {len(data)} bytes needs more than {MAX_CHUNKS} chunks of "
-            f"{chunk_size} bytes; use a larger chunk size"
-        )
-    payloads: list[bytes] = []
-    pos = 0
-    while pos < len(data) or not payloads:
-        end = pos + cap
-        if end < len(data):
-            # back off to the start of the character that byte *end* belongs to
-            start, steps = end, 0
-            while steps < 3 and start > pos and _is_continuation(data[start]):
-                start -= 1
-                steps += 1
-            if _is_continuation(data[start]):
-                cut = end  # not UTF-8 here anyway: cut where the size says
-            elif start > pos:
-                cut = start
-            else:
-                raise ValueError(
-                    f"chunk size {chunk_size} is too small for this message: it needs at least "
-                    f"{min_chunk_size(data)} bytes (the {HEADER_LEN}-byte header plus its "
-                    "longest character)"
-                )
-            end = cut
-        payloads.append(data[pos:end])
-        pos = end
-    if len(payloads) > MAX_CHUNKS:  # cuts at character boundaries can add a few
-        raise ValueError(
-            f"message of {len(data)} bytes needs more than {MAX_CHUNKS} chunks of "
-            f"{chunk_size} bytes; use a larger chunk size"
-        )
-    total = len(payloads)
-    return [header(msg_id, i, total) + p for i, p in enumerate(payloads, 1)]
+# the sending half lives in netkit.protocols.creosote_chunks (all a sender loads);
+# re-exported here, where the format is described
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_PORT",
+    "HEADER_LEN",
+    "MAGIC",
+    "MAX_CHUNKS",
+    "MAX_DATAGRAM",
+    "MAX_MESSAGE",
+    "MISSING_LISTED",
+    "MISSING_RANGES",
+    "Chunk",
+    "Complete",
+    "Incomplete",
+    "Reassembler",
+    "header",
+    "min_chunk_size",
+    "missing_chunks",
+    "parse",
+    "split",
+]
 
 
 @dataclass(frozen=True)
