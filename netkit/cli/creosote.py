@@ -410,7 +410,7 @@ def spew(
         raise click.UsageError("stdin is closed: give a MESSAGE, or pipe the text in")
     on_datagram = None
     if hex_requested() and not json_output:
-        from netkit.events.creosote import DatagramSent
+        from netkit.events.creosote_spew import DatagramSent
 
         def on_datagram(datagram: bytes) -> None:
             out(DatagramSent(peer=sender.peer, size=len(datagram), data=datagram))

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from netkit.events.creosote import Spewed
+from netkit.events.creosote_spew import Spewed
 from netkit.net import DatagramPeer, NetError, NoAnswer
 from netkit.protocols import creosote_chunks
 

@@ -1,4 +1,9 @@
-"""Events of creosote."""
+"""Events of creosote listen.
+
+What spew emits (:class:`DatagramSent`, :class:`Spewed`) is its own family,
+:mod:`netkit.events.creosote_spew`, so a sender loads none of the listener's
+events or renderers; re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netkit.events.base import Event
+from netkit.events.creosote_spew import DatagramSent, Spewed
+
+__all__ = ["DatagramSent", "IncompleteMessage", "Message", "RecordRefused", "Spewed"]
 
 
 @dataclass(frozen=True)
@@ -80,31 +88,3 @@ class RecordRefused(Event):
     dialect: str
     reason: str
     more: int = 0
-
-
-@dataclass(frozen=True)
-class DatagramSent(Event):
-    """creosote spew --hex: one datagram as it went out, its chunk header
-    included (human output only: emitted just for the hex view)."""
-
-    event: ClassVar[str] = "datagram"
-    peer: str
-    size: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Spewed(Event):
-    """creosote spew: what was sent."""
-
-    event: ClassVar[str] = "sent"
-    peer: str
-    bytes: int
-    chunks: int
-    datagram_bytes: int  # on the wire, headers included
-    messages: int = 1  # --lines: one per line
-    refused: int = 0  # --lines: messages the host answered "nothing listens" to
-
-    def common_fields(self) -> dict[str, Any]:
-        # the "sent" schema every command shares: peer, transport, size
-        return {"transport": "udp", "size": self.bytes}

@@ -2,24 +2,18 @@
 
 Every payload goes through :func:`escape` into a ``Text`` object: no markup
 parsing, no terminal sequence from the network ever reaches the terminal.
-What spew sent is a line handler (:mod:`netkit.render.lite`): written without
-loading rich; the listener's output is rich's.
+The listener's output is rich's; what spew sent is
+:mod:`netkit.render.creosote_spew` (its own family, written without rich).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netkit.events.creosote import (
-    DatagramSent,
-    IncompleteMessage,
-    Message,
-    RecordRefused,
-    Spewed,
-)
+from netkit.events.creosote import IncompleteMessage, Message, RecordRefused
 from netkit.protocols import syslog
 from netkit.protocols.text import escape
-from netkit.render.lite import RECEIVED, SENT, Handlers, Line, LineHandlers, Lines, View
+from netkit.render.lite import RECEIVED, Handlers, LineHandlers
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -168,24 +162,3 @@ def _refused(r: HumanRenderer, ev: RecordRefused) -> None:
             style="yellow",
         )
     )
-
-
-@HANDLERS.on(DatagramSent)
-def _datagram_sent(r: HumanRenderer, ev: DatagramSent) -> None:
-    r.hexdump(ev.data, SENT, stderr=False)
-
-
-@LINES.on(Spewed)
-def spewed_lines(r: View, ev: Spewed) -> Lines:
-    what = "chunk" if ev.chunks == 1 else "chunks"
-    many = f"{ev.messages} messages, " if ev.messages != 1 else ""
-    text = (
-        f"sent {many}{ev.bytes} bytes in {ev.chunks} {what} ({ev.datagram_bytes} on the wire) "
-        f"to {ev.peer}"
-    )
-    return [("err", Line(text, style="dim"))]
-
-
-@HANDLERS.on(Spewed)
-def _spewed(r: HumanRenderer, ev: Spewed) -> None:
-    r.print_lines(spewed_lines(r, ev))

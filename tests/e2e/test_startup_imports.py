@@ -60,9 +60,9 @@ ALLOWED = {
     | {"netkit.net", "netkit.cli.upper_server", "netkit.clients", "netkit.clients.upper"}
     | {"netkit.protocols.lines", "netkit.services", "netkit.services.modes"},
     "creosote spew": COMMON
-    | family("creosote")
+    | family("creosote_spew")
     | {"netkit.net", "netkit.cli.creosote", "netkit.clients", "netkit.clients.creosote"}
-    | {"netkit.protocols.creosote", "netkit.protocols.records", "netkit.protocols.syslog"},
+    | {"netkit.protocols.creosote_chunks"},
     "resolve localhost": COMMON
     | family("resolve")
     | {"netkit.net", "netkit.cli.resolve", "netkit.services", "netkit.services.resolve"}
@@ -88,7 +88,8 @@ NEVER = {
 }
 #: no command loads another command's events
 OTHER_FAMILIES = {f"netkit.events.{n}" for n in ("udp_echo", "tcp_time", "upper_server")} | {
-    f"netkit.events.{n}" for n in ("creosote", "resolve", "pack_ip", "demo", "anatomy")
+    f"netkit.events.{n}"
+    for n in ("creosote", "creosote_spew", "resolve", "pack_ip", "demo", "anatomy")
 }
 
 REPORT = """
