@@ -1,6 +1,6 @@
 """TCP benchmark: netkit's stream servers against the C reference, side by side.
 
-    python benchmarks/tcp.py [--duration 2] [--quick]
+    python benchmarks/tcp.py [--duration 2] [--quick] [--repeat 3]
 
 Builds ../shared/bench/loadgen.c and ref_c_echo.c into a temporary
 directory, then for each workload runs the C reference and each netkit mode
@@ -144,7 +144,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--quick", action="store_true", help="only the workloads with goals")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="paired runs per row; the median ratio is shown"
+        "--repeat",
+        type=int,
+        default=3,
+        help="paired runs per row; the median pair is shown, with the spread of the ratios",
     )
     opts = parser.parse_args()
 
@@ -180,6 +183,8 @@ def main() -> None:
                 ratio, base, got = pairs[len(pairs) // 2]  # the median pair
                 rows.append((workload, conc, mode, base["tps"], got["tps"], got))
                 extra = ""
+                if len(pairs) > 1:  # how far the pairs spread: what one run can tell
+                    extra += f"  (pairs {pairs[0][0]:.2f}-{pairs[-1][0]:.2f})"
                 if got.get("errors"):
                     extra += f"  errors {got['errors']:.0f}"
                 if got.get("conns_ok", conc) < conc:
