@@ -8,9 +8,7 @@ reports network failures the same way.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
-import queue
 import socket
 import threading
 import time
@@ -111,11 +109,34 @@ def format_peer(addr: tuple[object, ...] | str) -> str:
 
 
 def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (a ``%scope`` allowed), not a name.
+
+    ``inet_pton`` decides, as ``ipaddress.ip_address`` would (dotted quads
+    without leading zeros, every IPv6 form), without importing ipaddress:
+    every client asks this of its host before a lookup.
+    """
+    addr = text.split("%", 1)[0]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, addr)
+        except (OSError, ValueError):  # ValueError: a NUL byte, or not ASCII
+            continue
+        return True
+    return False
+
+
+def is_loopback(text: str) -> bool:
+    """127.0.0.0/8 or ``::1`` (a ``%scope`` allowed), as ``ipaddress``'s
+    ``is_loopback`` says of it; False for a name or anything not an address."""
+    addr = text.split("%", 1)[0]
     try:
-        ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
+        return socket.inet_pton(socket.AF_INET, addr)[0] == 127
+    except (OSError, ValueError):
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, addr) == bytes(15) + b"\x01"
+    except (OSError, ValueError):
         return False
-    return True
 
 
 # --------------------------------------------------------------------------
@@ -225,21 +246,23 @@ def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
     ``resolve`` and every client's name lookup: NetError ``WHAT: no answer
     from the system resolver within N s``.
     """
-    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
 
     def run() -> None:
         try:
-            box.put((True, fn()))
+            box.append((True, fn()))
         except BaseException as exc:
-            box.put((False, exc))
+            box.append((False, exc))
+        finally:
+            done.set()
 
     threading.Thread(target=run, name="netkit-resolve", daemon=True).start()
-    try:
-        ok, value = box.get(timeout=max(timeout, 0.0))
-    except queue.Empty:
+    if not done.wait(max(timeout, 0.0)):
         raise NetError(
             f"{what}: no answer from the system resolver within {timeout:.3g} s"
         ) from None
+    ok, value = box[0]
     if ok:
         return value  # type: ignore[no-any-return]
     raise value
@@ -351,6 +374,8 @@ def bind_socket(
 
 def is_wildcard(sockaddr: tuple[object, ...]) -> bool:
     try:
+        import ipaddress  # (servers only: clients do not load it)
+
         return ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]).is_unspecified
     except ValueError:
         return False

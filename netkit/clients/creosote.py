@@ -7,14 +7,13 @@ datagrams (``netkit creosote spew``).  The logging handler lives in
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import time
 from collections.abc import Callable
 
 from netkit.events.creosote_spew import Spewed
-from netkit.net import DatagramPeer, NetError, NoAnswer
+from netkit.net import DatagramPeer, NetError, NoAnswer, is_loopback
 from netkit.protocols import creosote_chunks
 
 DEFAULT_PORT = creosote_chunks.DEFAULT_PORT
@@ -169,11 +168,12 @@ def refusal_wait(sock: socket.socket, wait: float) -> float:
     chose as our own source: the route is local), whose kernel answers
     within the send call itself; otherwise *wait*."""
     try:
-        peer = ipaddress.ip_address(str(sock.getpeername()[0]).partition("%")[0])
-        own = str(sock.getsockname()[0]).partition("%")[0]
-    except (OSError, ValueError):
+        peer = str(sock.getpeername()[0])
+        own = str(sock.getsockname()[0])
+    except OSError:
         return wait
-    if peer.is_loopback or str(peer) == own:
+    # (the kernel gives both in one canonical text form)
+    if is_loopback(peer) or peer.partition("%")[0] == own.partition("%")[0]:
         return 0.0
     return wait
 

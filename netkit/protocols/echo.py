@@ -9,7 +9,6 @@ responder: the ping-pong loop).  Pure code, no sockets.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 
 # inetd's rule: never answer a privileged source port.  Those are other
@@ -65,6 +64,8 @@ def reply(data: bytes, *, upper: bool) -> bytes:
 
 
 def _is_unspecified(host: str) -> bool:
+    import ipaddress  # (servers only: the udp-echo client imports this module)
+
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_unspecified
     except ValueError:

@@ -8,7 +8,6 @@ timeout and fail with :class:`netkit.net.NetError` carrying one clear line.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any, TypeVar
 
@@ -327,6 +326,8 @@ def _nothing_found(
 
 def parse_server(text: str) -> tuple[str, int]:
     """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` for --server; ValueError if not an IP."""
+    import ipaddress  # (only --server needs it: a lookup of the system's does not)
+
     from netkit.net import split_host_port
 
     host, port = split_host_port(text)
