@@ -126,17 +126,18 @@ def is_ip_address(text: str) -> bool:
 
 
 def is_loopback(text: str) -> bool:
-    """127.0.0.0/8 or ``::1`` (a ``%scope`` allowed), as ``ipaddress``'s
-    ``is_loopback`` says of it; False for a name or anything not an address."""
+    """127.0.0.0/8, ``::1`` or 127.0.0.0/8 mapped into IPv6 (``::ffff:127.0.0.1``,
+    what a dual-stack socket sees), a ``%scope`` allowed; False for a name."""
     addr = text.split("%", 1)[0]
     try:
         return socket.inet_pton(socket.AF_INET, addr)[0] == 127
     except (OSError, ValueError):
         pass
     try:
-        return socket.inet_pton(socket.AF_INET6, addr) == bytes(15) + b"\x01"
+        packed = socket.inet_pton(socket.AF_INET6, addr)
     except (OSError, ValueError):
         return False
+    return packed == bytes(15) + b"\x01" or packed[:13] == bytes(10) + b"\xff\xff\x7f"
 
 
 # --------------------------------------------------------------------------
