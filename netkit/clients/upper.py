@@ -14,7 +14,7 @@ from types import TracebackType
 
 from netkit import net
 from netkit.events import Sink
-from netkit.events.upper_server import LineReply
+from netkit.events.upper_client import LineReply
 from netkit.protocols import lines as framing
 
 MAX_REPLY = framing.DEFAULT_MAX_LINE + 2

@@ -1,4 +1,9 @@
-"""Events of upper-server."""
+"""Events of upper-server serve.
+
+What the client emits (:class:`LineReply`, for ``send`` and ``chat``) is its
+own family, :mod:`netkit.events.upper_client`, so a client loads none of the
+server's events or renderers; re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from netkit.events.base import Event
+from netkit.events.upper_client import LineReply
+
+__all__ = [
+    "SOCKETSERVER_CLASSES",
+    "ClientWaiting",
+    "Connected",
+    "Disconnected",
+    "LineEvent",
+    "LineReply",
+    "Rejected",
+    "UpperDatagram",
+]
 
 #: upper-server --impl socketserver: --mode -> the class of the standard
 #: library's socketserver that runs (the service picks it, the banner names it)
@@ -86,20 +103,3 @@ class UpperDatagram(Event):
     data: bytes
     #: the reply on the wire, for --hex only (never in the JSON)
     reply_wire: bytes | None = None
-
-
-@dataclass(frozen=True)
-class LineReply(Event):
-    """upper-server send / chat: the server's reply to one line."""
-
-    event: ClassVar[str] = "reply"
-    hidden = ("sent_wire", "reply_wire")
-    sent: str
-    data: bytes
-    server: str
-    #: the bytes on the wire, for --hex only (never in the JSON)
-    sent_wire: bytes | None = None
-    reply_wire: bytes | None = None
-
-    def common_fields(self) -> dict[str, Any]:
-        return {"peer": self.server, "size": len(self.data)}

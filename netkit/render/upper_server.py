@@ -2,8 +2,8 @@
 
 Every byte that came from the network goes through ``escape()`` into a
 ``Text`` object: nothing here parses markup or lets a terminal escape out.
-The client's reply is a line handler (:mod:`netkit.render.lite`): written
-without loading rich; the server's output is rich's.
+The server's output is rich's; the client's reply is
+:mod:`netkit.render.upper_client`'s.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from netkit.events.upper_server import (
     Connected,
     Disconnected,
     LineEvent,
-    LineReply,
     Rejected,
     UpperDatagram,
 )
 from netkit.protocols.text import escape, truncate
-from netkit.render.lite import RECEIVED, SENT, Handlers, Line, LineHandlers, Lines, View
+from netkit.render.lite import RECEIVED, SENT, Handlers
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from netkit.render.human import HumanRenderer
 
 HANDLERS = Handlers()
-LINES = LineHandlers()
 SHOW = 120  # characters of a line shown in the log
 
 
@@ -191,15 +189,3 @@ def _datagram(r: HumanRenderer, ev: UpperDatagram) -> None:
     )
     r.hexdump(ev.data, RECEIVED)
     r.hexdump(ev.reply_wire, SENT)
-
-
-@LINES.on(LineReply)
-def reply_lines(r: View, ev: LineReply) -> Lines:
-    return [("out", Line(escape(ev.data)))]
-
-
-@HANDLERS.on(LineReply)
-def _reply(r: HumanRenderer, ev: LineReply) -> None:
-    r.print_lines(reply_lines(r, ev))
-    r.hexdump(ev.sent_wire, SENT, stderr=False)
-    r.hexdump(ev.reply_wire, RECEIVED, stderr=False)

@@ -56,7 +56,7 @@ ALLOWED = {
     | {"netkit.net", "netkit.cli.tcp_time", "netkit.clients", "netkit.clients.tcp_time"}
     | {"netkit.protocols.timeproto"},
     "upper-server send": COMMON
-    | family("upper_server")
+    | family("upper_client")
     | {"netkit.net", "netkit.cli.upper_server", "netkit.clients", "netkit.clients.upper"}
     | {"netkit.protocols.lines", "netkit.services", "netkit.services.modes"},
     "creosote spew": COMMON
@@ -89,7 +89,7 @@ NEVER = {
 #: no command loads another command's events
 OTHER_FAMILIES = {f"netkit.events.{n}" for n in ("udp_echo", "tcp_time", "upper_server")} | {
     f"netkit.events.{n}"
-    for n in ("creosote", "creosote_spew", "resolve", "pack_ip", "demo", "anatomy")
+    for n in ("creosote", "creosote_spew", "upper_client", "resolve", "pack_ip", "demo", "anatomy")
 }
 
 REPORT = """
