@@ -108,8 +108,8 @@ def format_peer(addr: tuple[object, ...] | str) -> str:
     return f"{format_host(host)}:{port}"
 
 
-def is_ip_address(text: str) -> bool:
-    """An IPv4 or IPv6 address (a ``%scope`` allowed), not a name.
+def _packed(text: str) -> bytes | None:
+    """The 4 or 16 bytes of an IPv4 or IPv6 address (a ``%scope`` allowed), or None.
 
     ``inet_pton`` decides, as ``ipaddress.ip_address`` would (dotted quads
     without leading zeros, every IPv6 form), without importing ipaddress:
@@ -118,25 +118,25 @@ def is_ip_address(text: str) -> bool:
     addr = text.split("%", 1)[0]
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
-            socket.inet_pton(family, addr)
+            return socket.inet_pton(family, addr)
         except (OSError, ValueError):  # ValueError: a NUL byte, or not ASCII
             continue
-        return True
-    return False
+    return None
+
+
+def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (a ``%scope`` allowed), not a name."""
+    return _packed(text) is not None
 
 
 def is_loopback(text: str) -> bool:
     """127.0.0.0/8, ``::1`` or 127.0.0.0/8 mapped into IPv6 (``::ffff:127.0.0.1``,
     what a dual-stack socket sees), a ``%scope`` allowed; False for a name."""
-    addr = text.split("%", 1)[0]
-    try:
-        return socket.inet_pton(socket.AF_INET, addr)[0] == 127
-    except (OSError, ValueError):
-        pass
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, addr)
-    except (OSError, ValueError):
+    packed = _packed(text)
+    if packed is None:
         return False
+    if len(packed) == 4:
+        return packed[0] == 127
     return packed == bytes(15) + b"\x01" or packed[:13] == bytes(10) + b"\xff\xff\x7f"
 
 
@@ -374,12 +374,9 @@ def bind_socket(
 
 
 def is_wildcard(sockaddr: tuple[object, ...]) -> bool:
-    try:
-        import ipaddress  # (servers only: clients do not load it)
-
-        return ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]).is_unspecified
-    except ValueError:
-        return False
+    """``0.0.0.0`` or ``::``: bound to every address."""
+    packed = _packed(str(sockaddr[0]))
+    return packed is not None and not any(packed)
 
 
 def dual_stack(sock: socket.socket | None) -> bool | None:

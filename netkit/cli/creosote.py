@@ -20,10 +20,8 @@ from netkit.cli._common import (
     run_server,
     server_options,
 )
-
-DEFAULT_PORT = 7739
-HEADER_LEN = 32  # netkit.protocols.creosote_chunks.HEADER_LEN (not imported: keep startup light)
-MAX_DATAGRAM = 65_507
+from netkit.protocols import creosote_chunks as wire
+from netkit.protocols.creosote_chunks import DEFAULT_PORT, HEADER_LEN, MAX_DATAGRAM
 
 
 @click.group("creosote")
@@ -461,8 +459,6 @@ def spew(
 
 
 def _check_chunk_size(data: bytes, chunk_size: int) -> None:
-    from netkit.protocols import creosote_chunks as wire
-
     try:
         wire.split(data, chunk_size, "00000000")
     except ValueError as exc:
