@@ -171,10 +171,14 @@ class ForkServer(_Glue, socketserver.ForkingTCPServer):
         # SIGTERM and SIGINT stay blocked in the child until its own handlers
         # are in place (finish_request); the parent's mask comes back at once
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        known = set(self.active_children or ())
         try:
             super().process_request(request, client_address)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        # open from now on, though the child's own report comes later: a stop
+        # in between must neither miss it nor leave it out of the busy count
+        self.service.forked(set(self.active_children or ()) - known)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # ForkingMixIn calls this in the child only
@@ -235,6 +239,7 @@ class SocketserverUpper(Server):
         self._parent_sock: socket.socket | None = None  # fork: the parent reads here
         self._reader: threading.Thread | None = None
         self._children: dict[int, list[Any]] = {}  # fork: pid -> [peer, lines]
+        self._unreported: set[int] = set()  # fork: children forked, "connected" not read yet
         self._children_ended = threading.Event()  # fork: the stop has ended them
         self.ss: Any = None  # the socketserver instance, once bound
 
@@ -285,7 +290,16 @@ class SocketserverUpper(Server):
                 self._children_ended.wait(self.grace + KILL_AFTER + self.stop_margin)
 
     def busy(self) -> int:
-        return self.open  # the handler cannot tell an idle client from a busy one
+        with self._cond:  # the handler cannot tell an idle client from a busy one
+            return self._open_now()
+
+    def _open_now(self) -> int:
+        """Open connections (under ``_cond``): those reported, and (fork) the
+        children forked that have not reported theirs yet and still run."""
+        if not self._unreported:
+            return self.open
+        active = self.ss.active_children or ()  # (only a ForkServer has children)
+        return self.open + sum(1 for pid in self._unreported if pid in active)
 
     def _stop(self, grace: float) -> None:
         ss = self.ss
@@ -318,7 +332,7 @@ class SocketserverUpper(Server):
     def _wait_closed(self, deadline: float) -> None:
         """Until every open connection ended, *deadline*, or a forced stop."""
         with self._cond:
-            while self.open > 0 and not self.forced:
+            while self._open_now() > 0 and not self.forced:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
@@ -376,8 +390,14 @@ class SocketserverUpper(Server):
             return
         self.emit(Notice("warning", message))
 
-    def opened(self, peer: str, worker: str | None) -> None:
+    def forked(self, pids: set[int]) -> None:
+        """Fork mode, in the parent: children that now serve a connection."""
         with self._cond:
+            self._unreported |= pids
+
+    def opened(self, peer: str, worker: str | None, pid: int | None = None) -> None:
+        with self._cond:
+            self._unreported.discard(pid)  # (a fork-mode child: counted by open now)
             self.open += 1
             self._total += 1
             n_open, total = self.open, self._total
@@ -460,7 +480,7 @@ class SocketserverUpper(Server):
         fields = body.decode("utf-8", "surrogateescape").split("\0")
         if kind == b"C":
             self._children[pid] = [fields[0], 0]
-            self.opened(fields[0], fields[1])
+            self.opened(fields[0], fields[1], pid)
         elif kind == b"E":
             self._children.pop(pid, None)
             self.closed(fields[0], int(fields[1]), float(fields[2]), fields[3])
