@@ -32,9 +32,21 @@ class UpperSession:
     With *log_lines*, the content of each line answered (ending removed) is
     collected in :attr:`heard` for the caller to log, and taken with
     :meth:`take_heard`.  :attr:`lines` counts the lines answered.
+    :attr:`steady` after a :meth:`receive` means the reply is all there is
+    to act on: idle, not ended, nothing to log.
     """
 
-    __slots__ = ("_fast_max", "end", "framer", "heard", "idle", "lines", "log_lines")
+    __slots__ = (
+        "_cap",
+        "_fast_max",
+        "end",
+        "framer",
+        "heard",
+        "idle",
+        "lines",
+        "log_lines",
+        "steady",
+    )
 
     def __init__(self, max_line: int = framing.DEFAULT_MAX_LINE, *, log_lines: bool = False):
         self.framer = framing.LineFramer(max_line)
@@ -45,22 +57,31 @@ class UpperSession:
         #: no partial line pending: closing now loses nothing the client sent
         #: (kept up to date by :meth:`receive`; a plain attribute, read per line)
         self.idle = True
+        #: idle, not ended and no lines collected for the log: after a
+        #: :meth:`receive`, the reply is all the caller has to act on (one
+        #: attribute for a mode to test per chunk instead of three)
+        self.steady = not log_lines
+        # the longest chunk the fast path takes (a line within the cap, its
+        # ending included); 0 unless steady, so that the one length test
+        # also tells whether the fast path may run at all
         self._fast_max = max_line + 1
+        self._cap = self._fast_max if self.steady else 0
+
+    def _settle(self) -> None:
+        self.steady = steady = self.idle and self.end is None and not self.log_lines
+        self._cap = self._fast_max if steady else 0
 
     def receive(self, data: bytes) -> bytes:
         """Bytes received -> the reply to send (maybe empty); :attr:`end` says if it ended.
 
         ``b""`` is EOF.  After the end, what comes is ignored.
         """
-        # fast path, the common case: exactly one whole, non-empty line, nothing
-        # pending (the last byte a newline and no other: ``in`` with an int is
-        # a memchr, without the argument parsing of ``find``)
-        if self.idle and 2 < len(data) <= self._fast_max and data[-1] == 10 and 10 not in data[:-1]:
-            if self.end is not None:
-                return b""
+        # fast path, the common case: steady, and exactly one whole, non-empty
+        # line (the last byte a newline and no other: ``in`` with an int is a
+        # memchr, without the argument parsing of ``find``).  Each bytecode
+        # counts here: this runs once per request in every mode.
+        if 2 < len(data) <= self._cap and data[-1] == 10 and 10 not in data[:-1]:
             self.lines += 1
-            if self.log_lines:
-                self.heard.append(framing.content(data))
             return data.upper()
         if self.end is not None:
             return b""
@@ -69,6 +90,7 @@ class UpperSession:
             self.end = END_EOF
             reply = self._last_line(framer.flush())
             self.idle = framer.pending == 0
+            self._settle()
             return reply
         out: list[bytes] = []
         for line in framer.feed(data):
@@ -83,6 +105,7 @@ class UpperSession:
             out.append(too_long_reply(framer.max_line))
             self.end = END_TOO_LONG
         self.idle = framer.pending == 0
+        self._settle()
         return b"".join(out)
 
     def _last_line(self, rest: bytes) -> bytes:
@@ -125,6 +148,7 @@ class EchoSession(UpperSession):
             self.end = END_EOF
             if not self.idle:
                 self._line(self._partial)
+            self.steady = False
             return b""
         *whole, rest = data.split(b"\n")
         for part in whole:
@@ -133,9 +157,10 @@ class EchoSession(UpperSession):
         if rest:
             if len(self._partial) < cap:
                 self._partial = (self._partial + rest)[:cap]
-            self.idle = False
+            self.idle = self.steady = False
         else:
             self.idle = True
+            self.steady = not self.log_lines
         return data
 
     def _line(self, line: bytes) -> None:

@@ -168,3 +168,21 @@ def test_echo_session_echoes_every_byte_at_once_and_only_eof_ends_it() -> None:
     assert s.receive(b"i\r\n") == b"i\r\n" and s.idle
     assert s.receive(b"") == b"" and s.end == "eof"
     assert s.lines == 3 and s.take_heard() == [b"ab", b"", b"cdef"]  # logged up to the cap
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(splits(), st.booleans(), st.booleans())
+def test_steady_is_idle_not_ended_and_nothing_to_log(
+    case: tuple[bytes, list[bytes]], echo: bool, log_lines: bool
+) -> None:
+    # the async mode tests only `steady` after each chunk, and sends the
+    # reply when it is true: it must say exactly that, in any split
+    from netkit.protocols.upper import EchoSession
+
+    s = (EchoSession if echo else UpperSession)(8, log_lines=log_lines)
+    assert s.steady is not log_lines
+    for chunk in [*filter(None, case[1]), b""]:
+        reply = s.receive(chunk)
+        assert s.steady == (s.idle and s.end is None and not log_lines)
+        if s.steady:
+            assert reply  # every byte taken was in a whole line, answered

@@ -9,6 +9,7 @@ only when it fires.  The server's waker is one more reader on the loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -162,6 +163,9 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
     idle_timeout = server.idle_timeout
     line_timeout = server.line_timeout
     max_clients = server.max_clients
+    # the standard loop's time() is a Python method around time.monotonic():
+    # the same clock without the extra frame, read once per chunk
+    now = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
 
     class UpperProtocol(asyncio.Protocol):
         __slots__ = (
@@ -175,6 +179,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             "started",
             "timer",
             "transport",
+            "watch",
         )
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -185,6 +190,9 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             self.reason = "eof"
             self.closing = False
             self.drained = 0
+            #: a line deadline is pending or the server is stopping: every
+            #: chunk needs more than its reply sent
+            self.watch = False
             self.session: UpperSession | None = None
             self.timer: asyncio.TimerHandle | None = None
             if server.stopping:
@@ -244,14 +252,22 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 if self.drained > DRAIN_BYTES:
                     self.transport.abort()
                 return
-            self.last = loop.time()
+            self.last = now()
             reply = session.receive(data)
+            if session.steady and not self.watch:  # the common case: one test each
+                # (steady: every byte received is in a whole line, answered)
+                self.transport.write(reply)
+                return
+            self._received(session, reply)
+
+        def _received(self, session: UpperSession, reply: bytes) -> None:
             if session.heard:
                 server.heard(self.peer, session.take_heard())
             if reply:
                 self.transport.write(reply)
             if not session.idle or self.line.due is not None:
                 self._line_begun(session)  # (a whole line with none pending: nothing to do)
+            self.watch = self.line.due is not None or server.stopping
             end = session.end
             if end is None:  # the common case first: one test
                 if server.stopping and session.idle:
@@ -317,5 +333,7 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 self._end("server stopping", abort=True)
             elif self.session.idle:
                 self._end("server stopping")
+            else:
+                self.watch = True  # closed once its line is done
 
     return UpperProtocol
