@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tcp import NETKIT, build, free_port, wait_port
+from tcp import NETKIT, build, free_port, terminate, wait_port
 
 #: the least an upper-case line server can do on an event loop
 BARE_SERVER = """
@@ -81,12 +80,7 @@ def count(argv: list[str], port: int, loadgen: Path, clients: int, n: int, tmp: 
         subprocess.run(["callgrind_control", "--dump", pid], capture_output=True, check=True)
         tx = int(json.loads(done.stdout.decode().strip().splitlines()[-1])["tx"])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc, wait=60)  # Python under valgrind exits slowly
     dump = Path(f"{out}.1")  # the dump taken right after the measured transactions
     for line in dump.read_text().splitlines():
         if line.startswith("summary:"):

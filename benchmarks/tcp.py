@@ -97,6 +97,16 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> 
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def terminate(proc: subprocess.Popen[bytes], wait: float = 10) -> None:
+    """SIGTERM, then SIGKILL if *proc* has not exited within *wait* seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class Run:
     def __init__(self, argv: list[str], port: int) -> None:
         self.port = port
@@ -110,12 +120,7 @@ class Run:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc)
         assert self.proc.stderr is not None
         self.proc.stderr.close()
 

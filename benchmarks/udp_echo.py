@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tcp import BENCH  # ../shared/bench, found from a worktree too
+from tcp import BENCH, terminate  # ../shared/bench, found from a worktree too
 
 #: issue 10: udp-echo serve --quiet at these concurrencies, ratio to the C reference
 GOALS = {10: 0.85, 100: 0.85}
@@ -113,12 +112,7 @@ def measure(
             check=True,
         ).stdout
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
 

@@ -38,7 +38,6 @@ class UpperSession:
 
     __slots__ = (
         "_cap",
-        "_fast_max",
         "end",
         "framer",
         "heard",
@@ -57,19 +56,18 @@ class UpperSession:
         #: no partial line pending: closing now loses nothing the client sent
         #: (kept up to date by :meth:`receive`; a plain attribute, read per line)
         self.idle = True
+        self._settle()
+
+    def _settle(self) -> None:
+        """Derive :attr:`steady` and the fast path's cap after the state changed."""
         #: idle, not ended and no lines collected for the log: after a
         #: :meth:`receive`, the reply is all the caller has to act on (one
         #: attribute for a mode to test per chunk instead of three)
-        self.steady = not log_lines
+        self.steady = steady = self.idle and self.end is None and not self.log_lines
         # the longest chunk the fast path takes (a line within the cap, its
         # ending included); 0 unless steady, so that the one length test
         # also tells whether the fast path may run at all
-        self._fast_max = max_line + 1
-        self._cap = self._fast_max if self.steady else 0
-
-    def _settle(self) -> None:
-        self.steady = steady = self.idle and self.end is None and not self.log_lines
-        self._cap = self._fast_max if steady else 0
+        self._cap = self.framer.max_line + 1 if steady else 0
 
     def receive(self, data: bytes) -> bytes:
         """Bytes received -> the reply to send (maybe empty); :attr:`end` says if it ended.
@@ -148,7 +146,7 @@ class EchoSession(UpperSession):
             self.end = END_EOF
             if not self.idle:
                 self._line(self._partial)
-            self.steady = False
+            self._settle()
             return b""
         *whole, rest = data.split(b"\n")
         for part in whole:
@@ -157,10 +155,10 @@ class EchoSession(UpperSession):
         if rest:
             if len(self._partial) < cap:
                 self._partial = (self._partial + rest)[:cap]
-            self.idle = self.steady = False
+            self.idle = False
         else:
             self.idle = True
-            self.steady = not self.log_lines
+        self._settle()
         return data
 
     def _line(self, line: bytes) -> None:
