@@ -254,46 +254,56 @@ class ReplyGuard:
 
 
 class EchoPolicy(ReplyGuard):
-    """The echo server's replies behind the :class:`ReplyGuard`.
+    """The echo server's replies behind the :class:`ReplyGuard`, for a batched reader.
 
     :meth:`answer` gives the reply, the datagram (upper-cased with *upper*),
-    or ``None`` with the reason (a ``DROP_*`` key of :data:`DROP_REASONS`).
+    or the reason not to answer (a ``DROP_*`` key of :data:`DROP_REASONS`).
+    The sources come packed (see :meth:`answer`), so *own_packed*, the
+    server's own host in that form, is required.
     """
 
-    __slots__ = ("_upper",)
+    __slots__ = ("_host_len", "_upper")
 
     def __init__(
         self,
         own: tuple[str, int],
         *,
         upper: bool,
-        own_packed: bytes = b"",
+        own_packed: bytes,
         allow: Callable[[object, float], bool] | None = None,
     ) -> None:
+        if len(own_packed) not in (4, 16):
+            raise ValueError(f"own_packed: an inet_pton address, not {own_packed!r}")
         super().__init__(own, own_packed=own_packed, allow=allow)
         self._upper = upper
+        self._host_len = len(own_packed)
 
-    def answer(
-        self, host: object, port: int, data: bytes | memoryview, now: float
-    ) -> tuple[bytes | None, str | None]:
-        """(reply, None) to answer; (None, reason) to drop."""
+    def answer(self, source: bytes, data: bytes, now: float) -> bytes | str:
+        """The reply to *data*, or why not to answer it (a ``DROP_*`` key of
+        :data:`DROP_REASONS`: a ``str``, where a reply is ``bytes``).
+
+        *source* is the sender in the packed form a batched reader has at
+        hand: its port in two bytes, network order, first and its host as
+        ``socket.inet_pton`` gives it (as long as *own_packed*) last; bytes
+        between the two (an IPv6 socket address's flow information) only
+        make it part of the key.  It is also the loop guard's key.
+        """
         # ReplyGuard.check's steps, with the loop guard's look-up and its
         # record of the reply in one call (this runs for every datagram)
+        port = source[0] << 8 | source[1]
         if port < LOWEST_REPLY_PORT or port == self._own_port:
-            reason = self.refused(host, port)
+            reason = self.refused(source[-self._host_len :], port)
             if reason is not None:
-                return None, reason
-        if self._allow is not None and not self._allow(host, now):
-            return None, DROP_RATE
-        # the guard compares bytes with bytes (a memoryview compares slowly)
-        raw = data if type(data) is bytes else bytes(data)
+                return reason
+        if self._allow is not None and not self._allow(source[-self._host_len :], now):
+            return DROP_RATE
         if self._upper:
-            out = raw.upper()
+            out = data.upper()
             # an upper-cased reply is its own upper-case form
-            looped = self._guard.check((host, port), raw, out, now, out)
+            if self._guard.check(source, data, out, now, out):
+                return DROP_LOOP
+        elif self._guard.check(source, data, data, now):
+            return DROP_LOOP
         else:
-            out = raw
-            looped = self._guard.check((host, port), raw, out, now)
-        if looped:
-            return None, DROP_LOOP
-        return out, None
+            out = data
+        return out

@@ -366,7 +366,7 @@ class BatchedEchoReader:
     """An echo server's datagram loop on recvmmsg/sendmmsg: nothing logged per datagram.
 
     *policy* decides each reply (:class:`netkit.protocols.echo.EchoPolicy`,
-    the source host given packed); *drop* is called with the reason of each
+    each source given packed); *drop* is called with the reason of each
     datagram not answered.  ``received``, ``replied`` and ``send_errors``
     count what happened.
     """
@@ -386,9 +386,24 @@ class BatchedEchoReader:
         self.drop = drop
         self.received = self.replied = self.send_errors = 0
         self.batch = _mmsg.Batch(sock.fileno())
-        self._bufsize = _mmsg.BUFSIZE
-        self._namesize = _mmsg.NAMESIZE
-        self._addr_end = 8 if sock.family == socket.AF_INET else 24
+        batch = self.batch
+        self._namesize = names = _mmsg.NAMESIZE
+        # the policy's packed source is the socket address from its port on
+        # (the family's two bytes before it are the same for every datagram)
+        addr_end = 8 if sock.family == socket.AF_INET else 24
+        #: each slot's places, worked out once: its length in batch.msgs, its
+        #: source in the names, its bytes in batch.data, its reply length in batch.iov
+        self._slots = [
+            (
+                i,
+                i * batch.stride + batch.len_at,
+                i * names + 2,
+                i * names + addr_end,
+                i * _mmsg.BUFSIZE,
+                i * 2 + 1,
+            )
+            for i in range(_mmsg.BATCH)
+        ]
         sock.setblocking(False)
         loop.add(sock, self.readable)
 
@@ -409,29 +424,23 @@ class BatchedEchoReader:
 
     def _answer(self, n: int) -> None:
         batch = self.batch
-        msgs, iov, data, names = batch.msgs, batch.iov, batch.data, batch.names
-        stride, len_at = batch.stride, batch.len_at
-        bufsize, namesize, addr_end = self._bufsize, self._namesize, self._addr_end
+        msgs, iov, data = batch.msgs, batch.iov, batch.data
         answer = self.policy.answer
         drop = self.drop
         self.received += n
         now = time.monotonic()
         dropped: list[int] = []
         # the source addresses as bytes once: slicing bytes is cheaper than a view
-        sources = names[: n * namesize].tobytes()
-        for i in range(n):
-            size = msgs[i * stride + len_at]
-            base = i * namesize
-            port = sources[base + 2] << 8 | sources[base + 3]
-            off = i * bufsize
-            host = sources[base + 4 : base + addr_end]
+        sources = batch.names[: n * self._namesize].tobytes()
+        for i, len_at, src, src_end, off, iov_at in self._slots[:n]:
+            size = msgs[len_at]
             # .tobytes(): the datagram as bytes at once (bytes(view) is slower)
-            reply, reason = answer(host, port, data[off : off + size].tobytes(), now)
-            if reply is None:
+            reply = answer(sources[src:src_end], data[off : off + size].tobytes(), now)
+            if isinstance(reply, str):
                 dropped.append(i)
-                drop(reason or "")
+                drop(reply)
                 continue
-            iov[i * 2 + 1] = size
+            iov[iov_at] = size
             if size:
                 data[off : off + size] = reply
         # send the replies, skipping dropped slots and any datagram the kernel refuses

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 from netkit.clients.udp_echo import read_lines as read_lines  # tests import it from here
 from netkit.clients.udp_echo import send_messages as send_messages
@@ -73,13 +74,14 @@ class UdpEchoServer(Server):
             host=address[0], port=address[1], transport="udp", dual_stack=dual_stack(self._sock)
         )
 
-    def _policy(self, own: tuple[str, int], packed: bool) -> echo.EchoPolicy:
-        own_packed = b""
-        if packed:
-            assert self._sock is not None
-            own_packed = socket.inet_pton(self._sock.family, own[0].split("%", 1)[0])
-        allow = self.limiter.allow if self.limiter is not None else None
-        return echo.EchoPolicy(own, upper=self.upper, own_packed=own_packed, allow=allow)
+    def _allow(self) -> Callable[[object, float], bool] | None:
+        return self.limiter.allow if self.limiter is not None else None
+
+    def _policy(self, own: tuple[str, int]) -> echo.EchoPolicy:
+        """The batched reader's replies: it has each source packed."""
+        assert self._sock is not None
+        own_packed = socket.inet_pton(self._sock.family, own[0].split("%", 1)[0])
+        return echo.EchoPolicy(own, upper=self.upper, own_packed=own_packed, allow=self._allow())
 
     def serve(self) -> None:
         sock = self._sock
@@ -103,7 +105,7 @@ class UdpEchoServer(Server):
 
     def _serve_batched(self, loop: Loop, sock: socket.socket) -> None:
         """The fast path: no per-datagram event, no rate, no count (see :mod:`._mmsg`)."""
-        reader = BatchedEchoReader(loop, sock, self._policy(self._own(), True), self._drop)
+        reader = BatchedEchoReader(loop, sock, self._policy(self._own()), self._drop)
         try:
             loop.run()
         except OSError as exc:
@@ -156,7 +158,7 @@ class UdpEchoServer(Server):
             sock,
             handle,
             bufsize=UDP_MAX_PAYLOAD,
-            guard=self._policy(self._own(), False),
+            guard=echo.ReplyGuard(self._own(), allow=self._allow()),
             on_drop=dropped,
         )
         try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +39,51 @@ def test_drop_reasons() -> None:
     assert echo.drop_reason(("10.0.0.1", 11111), ("0.0.0.0", 11111)) == echo.DROP_SELF
     assert echo.drop_reason(("::1", 11111), ("::", 11111)) == echo.DROP_SELF
     assert echo.drop_reason(("::1", 11111), ("::1", 11111)) == echo.DROP_SELF
+
+
+def packed(host: str, port: int, flowinfo: int = 0) -> bytes:
+    """A source as a batched reader hands it to EchoPolicy.answer (the socket
+    address from its port on: an IPv6 one has its flow information before the host)."""
+    if ":" in host:
+        return struct.pack("!HI", port, flowinfo) + socket.inet_pton(socket.AF_INET6, host)
+    return struct.pack("!H", port) + socket.inet_pton(socket.AF_INET, host)
+
+
+def test_echo_policy_answers_packed_sources() -> None:
+    for own_host in ("127.0.0.1", "::1"):
+        own = (own_host, 11111)
+        own_packed = packed(own_host, 0)[-(4 if "." in own_host else 16) :]
+        upper = echo.EchoPolicy(own, upper=True, own_packed=own_packed)
+        plain = echo.EchoPolicy(own, upper=False, own_packed=own_packed)
+        other = "127.0.0.2" if "." in own_host else "::2"
+        for policy, reply in ((upper, b"HI \xff"), (plain, b"hi \xff")):
+            assert policy.answer(packed(other, 40000), b"hi \xff", 0.0) == reply
+            assert policy.answer(packed(other, 1023), b"hi", 0.0) == echo.DROP_LOW_PORT
+            assert (
+                policy.answer(packed(other, 11111), b"hi", 0.0) == b"HI"
+                if policy is upper
+                else b"hi"
+            )
+            assert policy.answer(packed(own_host, 11111), b"hi", 0.0) == echo.DROP_SELF
+            if ":" in own_host:  # the flow information is not part of the host
+                assert policy.answer(packed(own_host, 11111, 7), b"hi", 0.0) == echo.DROP_SELF
+            assert policy.answer(packed(own_host, 11112), b"", 0.0) == b""
+    wildcard = echo.EchoPolicy(("0.0.0.0", 11111), upper=True, own_packed=bytes(4))
+    assert wildcard.answer(packed("10.0.0.1", 11111), b"hi", 0.0) == echo.DROP_SELF
+    with pytest.raises(ValueError, match="own_packed"):
+        echo.EchoPolicy(("127.0.0.1", 11111), upper=True, own_packed=b"")
+
+
+def test_echo_policy_stops_a_peer_that_echoes_our_replies() -> None:
+    policy = echo.EchoPolicy(("127.0.0.1", 11111), upper=True, own_packed=bytes([127, 0, 0, 1]))
+    peer, other = packed("127.0.0.1", 40000), packed("127.0.0.1", 40001)
+    # a client sending the same request at once is answered each time
+    assert {policy.answer(other, b"ping", i / 1000) for i in range(200)} == {b"PING"}
+    # a peer that sends back our last reply at once, again and again, is not
+    got = [policy.answer(peer, b"PING" if i else b"ping", i / 1000) for i in range(200)]
+    assert got[: echo.LOOP_STREAK] == [b"PING"] * echo.LOOP_STREAK
+    assert got[echo.LOOP_STREAK] == echo.DROP_LOOP
+    assert policy.answer(peer, b"PING", 1.0) == b"PING"  # a second later: answered again
 
 
 def test_rate_limiter_per_source() -> None:
