@@ -7,8 +7,8 @@ Runs each server under valgrind's callgrind, drives it with loadgen
 the server's user-space instructions over a fixed number of transactions,
 then prints instructions per transaction and the ratio of netkit's
 ``--mode async`` to a bare ``asyncio.Protocol`` whose ``data_received`` only
-writes ``data.upper()``, on the same event loop (uvloop, then the standard
-one).
+writes ``data.upper()`` (benchmarks/floors/bare_protocol.py), on the same
+event loop (uvloop, then the standard one).
 
 Why: on a small shared machine transactions a second move by tens of per
 cent between runs (benchmarks/tcp.py shows the spread), so a change of a
@@ -33,31 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tcp import NETKIT, build, free_port, terminate, wait_port
-
-#: the least an upper-case line server can do on an event loop
-BARE_SERVER = """
-import asyncio, sys
-
-class Upper(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.transport.write(data.upper())
-
-async def main(port):
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Upper, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-if sys.argv[2] == "uvloop":
-    import uvloop
-    uvloop.run(main(int(sys.argv[1])))
-else:
-    asyncio.run(main(int(sys.argv[1])))
-"""
+from tcp import FLOORS_DIR, NETKIT, build, free_port, terminate, wait_port
 
 WARM_UP = 5000
 
@@ -104,12 +80,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as tmpdir:
         tmp = Path(tmpdir)
         loadgen, _ref = build(tmp)
-        bare = tmp / "bare_server.py"
-        bare.write_text(BARE_SERVER)
+        bare = FLOORS_DIR / "bare_protocol.py"  # the least a server on the loop can do
         for loop in ("uvloop", "asyncio"):
             port = free_port()
             base = count(
-                [sys.executable, str(bare), str(port), loop],
+                [sys.executable, str(bare), loop, str(port)],
                 port,
                 loadgen,
                 opts.clients,

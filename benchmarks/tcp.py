@@ -1,6 +1,6 @@
 """TCP benchmark: netkit's stream servers against the C reference, side by side.
 
-    python benchmarks/tcp.py [--duration 2] [--quick] [--repeat 3]
+    python benchmarks/tcp.py [--duration 2] [--quick] [--repeat 3] [--floors]
 
 Builds ../shared/bench/loadgen.c and ref_c_echo.c into a temporary
 directory, then for each workload runs the C reference and each netkit mode
@@ -14,6 +14,14 @@ reference measured in the same run:
 - upper-server connect-line-close (tcp_crr -S) with 10 clients, including
   fork mode with a fork per connection and with --prefork;
 - tcp-time daytime connect-read-close (tcp_crr) against the C daytime server.
+
+With --floors, each row with a goal at 100 and 1000 connections is
+followed by the floors of its design, measured in pairs the same way: the
+least a server built that way can do (benchmarks/floors/): for --mode
+thread a thread-per-connection server in C and in plain Python, for
+--mode async a bare Protocol on the same event loop.  A goal missed by a
+mode that is level with its floor is the design's limit on this machine,
+not netkit's overhead.
 
 Absolute numbers drift with what else runs on the machine; the ratios
 from one run are what to compare.  Every netkit server runs with --quiet
@@ -46,6 +54,7 @@ BENCH = next(
     ROOT.parent / "shared" / "bench",
 )
 NETKIT = [sys.executable, "-m", "netkit"]
+FLOORS_DIR = Path(__file__).resolve().parent / "floors"
 SERVER_CPU, LOAD_CPU = "1", "0"
 
 #: issue 10's speed goals: ratio to the C reference in the same run (the fork
@@ -60,16 +69,39 @@ GOALS = {
 }
 
 
-def build(tmp: Path) -> tuple[Path, Path]:
+def compiler() -> str:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         sys.exit("benchmarks/tcp.py: a C compiler (cc) is needed to build the instruments")
+    return cc
+
+
+def build(tmp: Path) -> tuple[Path, Path]:
+    cc = compiler()
     out = []
     for name in ("loadgen", "ref_c_echo"):
         exe = tmp / name
         subprocess.run([cc, "-O2", "-Wall", "-o", str(exe), str(BENCH / f"{name}.c")], check=True)
         out.append(exe)
     return out[0], out[1]
+
+
+def floors(tmp: Path) -> dict[str, list[tuple[str, list[str]]]]:
+    """The floor servers of each mode with goals: (label, argv before the port)."""
+    thread_c = tmp / "thread_server"
+    src = FLOORS_DIR / "thread_server.c"
+    subprocess.run(
+        [compiler(), "-O2", "-Wall", "-pthread", "-o", str(thread_c), str(src)], check=True
+    )
+    bare = [sys.executable, str(FLOORS_DIR / "bare_protocol.py")]
+    return {
+        "thread": [
+            ("floor: C thread/conn", [str(thread_c)]),
+            ("floor: Python thread/conn", [sys.executable, str(FLOORS_DIR / "thread_server.py")]),
+        ],
+        "async": [("floor: bare uvloop Protocol", [*bare, "uvloop"])],
+        "async --loop asyncio": [("floor: bare asyncio Protocol", [*bare, "asyncio"])],
+    }
 
 
 def pinned(cpu: str, argv: list[str]) -> list[str]:
@@ -154,6 +186,11 @@ def main() -> None:
         default=3,
         help="paired runs per row; the median pair is shown, with the spread of the ratios",
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="after each mode with a goal at 100 and 1000 clients, the floors of its design",
+    )
     opts = parser.parse_args()
 
     import importlib.util
@@ -162,6 +199,7 @@ def main() -> None:
     rows: list[tuple[str, int, str, float, float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as tmpdir:
         loadgen, ref = build(Path(tmpdir))
+        floor_servers = floors(Path(tmpdir)) if opts.floors else {}
 
         def run_one(argv: list[str], workload: str, conc: int) -> dict[str, float]:
             port = free_port()
@@ -171,37 +209,45 @@ def main() -> None:
             finally:
                 server.stop()
 
+        def measure_one(
+            workload: str, conc: int, refmode: str, label: str, argv: list[str]
+        ) -> None:
+            # each run is paired with a C reference run just before it: other
+            # load on the machine drifts, adjacent runs see about the same
+            pairs = []
+            for _ in range(opts.repeat):
+                b = run_one([str(ref), refmode], workload, conc)
+                g = run_one(argv, workload, conc)
+                pairs.append((g["tps"] / b["tps"] if b["tps"] else 0.0, b, g))
+            pairs.sort(key=lambda p: p[0])
+            ratio, base, got = pairs[len(pairs) // 2]  # the median pair
+            rows.append((workload, conc, label, base["tps"], got["tps"], got))
+            extra = ""
+            if len(pairs) > 1:  # how far the pairs spread: what one run can tell
+                extra += f"  (pairs {pairs[0][0]:.2f}-{pairs[-1][0]:.2f})"
+            if got.get("errors"):
+                extra += f"  errors {got['errors']:.0f}"
+            if got.get("conns_ok", conc) < conc:
+                extra += f"  ({got['conns_ok']:.0f} of {conc} connections served)"
+            print(
+                f"{workload:11} c={conc:<5} {label:27} {got['tps']:>9.0f} tx/s   "
+                f"C {base['tps']:>9.0f} tx/s   {ratio:5.2f}x{extra}",
+                flush=True,
+            )
+
         def measure(workload: str, conc: int, refmode: str, modes: list[str]) -> None:
-            # each netkit run is paired with a C reference run just before it:
-            # other load on the machine drifts, adjacent runs see about the same
             for mode in modes:
                 if mode == "tcp-time":
                     argv = [*NETKIT, "tcp-time", "serve", "--quiet", "--port"]
                 else:
                     argv = netkit_upper(mode)
-                pairs = []
-                for _ in range(opts.repeat):
-                    b = run_one([str(ref), refmode], workload, conc)
-                    g = run_one(argv, workload, conc)
-                    pairs.append((g["tps"] / b["tps"] if b["tps"] else 0.0, b, g))
-                pairs.sort(key=lambda p: p[0])
-                ratio, base, got = pairs[len(pairs) // 2]  # the median pair
-                rows.append((workload, conc, mode, base["tps"], got["tps"], got))
-                extra = ""
-                if len(pairs) > 1:  # how far the pairs spread: what one run can tell
-                    extra += f"  (pairs {pairs[0][0]:.2f}-{pairs[-1][0]:.2f})"
-                if got.get("errors"):
-                    extra += f"  errors {got['errors']:.0f}"
-                if got.get("conns_ok", conc) < conc:
-                    extra += f"  ({got['conns_ok']:.0f} of {conc} connections served)"
-                print(
-                    f"{workload:11} c={conc:<5} {mode:21} {got['tps']:>9.0f} tx/s   "
-                    f"C {base['tps']:>9.0f} tx/s   {ratio:5.2f}x{extra}",
-                    flush=True,
-                )
+                measure_one(workload, conc, refmode, mode, argv)
+                if (workload, conc, mode) in GOALS and workload == "tcp_rr":
+                    for label, floor_argv in floor_servers.get(mode, []):
+                        measure_one(workload, conc, refmode, label, floor_argv)
 
         print(
-            f"{'workload':11} {'clients':7} {'netkit mode':21} {'netkit':>14}   "
+            f"{'workload':11} {'clients':7} {'netkit mode':27} {'netkit':>14}   "
             f"{'C reference':>16}   ratio",
             flush=True,
         )
@@ -229,6 +275,10 @@ def main() -> None:
         ratio = tps / base if base else 0.0
         verdict = "met" if ratio >= goal else "NOT met"
         print(f"  {workload} c={conc} {mode}: {ratio:.2f}x (goal {goal:.2f}x) {verdict}")
+        for label, _argv in floor_servers.get(mode, []):
+            for w, c, name, fbase, ftps, _ in rows:
+                if (w, c, name) == (workload, conc, label):
+                    print(f"    {label}: {ftps / fbase if fbase else 0.0:.2f}x")
 
 
 if __name__ == "__main__":
