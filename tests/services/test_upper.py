@@ -183,6 +183,23 @@ def test_fork_children_are_reaped(mode: str) -> None:
     assert zombies(os.getpid()) == []
 
 
+@pytest.mark.parametrize("mode", ["fork", "prefork"])
+def test_a_burst_of_lines_is_logged_whole_and_in_order(mode: str) -> None:
+    # a child reports the lines of each chunk it reads in one write: a burst
+    # fills the report pipe, so the parent reads many reports at once (and
+    # one cut at the end of a read, completed by the next)
+    lines = [b"line %05d of the burst, logged in order" % i for i in range(3000)]
+    burst = b"".join(line + b"\n" for line in lines)
+    events = Collector()
+    with make(events, mode) as server:
+        with connect(server.address) as sock:
+            sock.sendall(burst + b"\n")  # then an empty line: the server closes
+            assert recv_all(sock) == burst.upper()
+        [gone] = events.wait_for(Disconnected, 1)
+    assert [e.data for e in events.of(LineEvent)] == lines
+    assert (gone.lines, gone.reason) == (3000, "empty line")
+
+
 def test_prefork_replaces_a_worker_that_dies() -> None:
     events = Collector()
     with make(events, "prefork", prefork=2) as server:

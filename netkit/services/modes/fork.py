@@ -222,12 +222,16 @@ class ProcessMode(Mode):
     def child_frames(self, child: _Child) -> None:
         server = self.server
         buf = child.buf
-        while len(buf) >= _HDR.size:
-            size, kind = _HDR.unpack_from(buf)
-            if len(buf) < _HDR.size + size:
+        hdr = _HDR.size
+        # frames are read where they lie, and what is left copied once: slicing
+        # the rest off after each frame would copy a full pipe's worth per frame
+        at = 0
+        while len(buf) - at >= hdr:
+            size, kind = _HDR.unpack_from(buf, at)
+            if len(buf) - at < hdr + size:
                 break
-            body = buf[_HDR.size : _HDR.size + size]
-            buf = buf[_HDR.size + size :]
+            body = buf[at + hdr : at + hdr + size]
+            at += hdr + size
             if kind == ord("L"):
                 child.lines += 1
                 if not server.quiet:
@@ -246,7 +250,7 @@ class ProcessMode(Mode):
                 # workers' warnings: one a second in all, however many workers
                 if self.reports.due(time.monotonic(), "worker"):
                     server.emit(Notice("warning", body.decode(errors="replace")))
-        child.buf = buf
+        child.buf = buf[at:] if at else buf
 
     # -- stopping ---------------------------------------------------------------------
     def _signal_all(self, sig: int) -> None:
