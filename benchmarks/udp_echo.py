@@ -5,6 +5,7 @@ Run from the project root (or anywhere) with one command:
 
     python benchmarks/udp_echo.py            # c=10 and c=100, 3 s each, 3 rounds
     python benchmarks/udp_echo.py --rounds 1 --duration 2
+    python benchmarks/udp_echo.py --floors   # and the design's floor in each round
 
 It builds ../shared/bench/loadgen.c and ref_c_echo.c with cc into a
 temporary directory, then for each concurrency runs the C reference and the
@@ -130,6 +131,11 @@ def main() -> None:
     ap.add_argument("--load-cpu", default="0")
     ap.add_argument("--bench-dir", type=Path, default=BENCH)
     ap.add_argument("--server-args", default="", help="extra arguments for netkit udp-echo serve")
+    ap.add_argument(
+        "--floors",
+        action="store_true",
+        help="also the floor of the design (benchmarks/floors/udp_batch.py) in each round",
+    )
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2:
         args.server_cpu = args.load_cpu = None
@@ -146,10 +152,14 @@ def main() -> None:
         )
         print(f"netkit: {' '.join(netkit)}")
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-        print(f"{'conc':>5} {'C ref tx/s':>12} {'netkit tx/s':>12} {'ratio':>7}   per round")
+        floor = [sys.executable, str(Path(__file__).resolve().parent / "floors" / "udp_batch.py")]
+        floor_head = f" {'floor':>7}" if args.floors else ""
+        head = f"{'conc':>5} {'C ref tx/s':>12} {'netkit tx/s':>12} {'ratio':>7}"
+        print(f"{head}{floor_head}   per round")
         medians: dict[int, float] = {}
+        floors: dict[int, float] = {}
         for conc in args.conc:
-            ratios, refs, ours = [], [], []
+            ratios, refs, ours, floor_ratios = [], [], [], []
             for _ in range(args.rounds):
                 r = measure([ref, "udp"], loadgen, conc, args, env)
                 n = measure(netkit, loadgen, conc, args, env)
@@ -158,11 +168,18 @@ def main() -> None:
                 refs.append(r["tps"])
                 ours.append(n["tps"])
                 ratios.append(n["tps"] / r["tps"])
+                if args.floors:  # after netkit, in the same round
+                    floor_ratios.append(measure(floor, loadgen, conc, args, env)["tps"] / r["tps"])
             per = " ".join(f"{x:.2f}" for x in ratios)
             medians[conc] = statistics.median(ratios)
+            floor_col = ""
+            if floor_ratios:
+                floors[conc] = statistics.median(floor_ratios)
+                floor_col = f" {floors[conc]:>7.2f}"
+                per += "  floor " + " ".join(f"{x:.2f}" for x in floor_ratios)
             print(
                 f"{conc:>5} {statistics.median(refs):>12.0f} {statistics.median(ours):>12.0f} "
-                f"{statistics.median(ratios):>7.2f}   {per}",
+                f"{statistics.median(ratios):>7.2f}{floor_col}   {per}",
                 flush=True,
             )
         print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
@@ -175,6 +192,8 @@ def main() -> None:
                 f"  udp_rr c={conc} udp-echo serve --quiet: "
                 f"{medians[conc]:.2f}x (goal {goal:.2f}x) {verdict}"
             )
+            if conc in floors:
+                print(f"    floor: Python recvmmsg echo without the policy: {floors[conc]:.2f}x")
 
 
 if __name__ == "__main__":
