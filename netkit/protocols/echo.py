@@ -176,14 +176,19 @@ class LoopGuard:
             last = table[peer] = _Peer(bytes(data) if self.repeats else b"")
         else:
             last_reply = last.reply
-            echoed = False
-            if now - last.sent_at <= self.window:
-                if len(data) == len(last_reply):
-                    upper = last.reply_upper
-                    echoed = data == last_reply or (
-                        upper is not last_reply
-                        and data == (last_reply.upper() if upper is None else upper)
-                    )
+            if now - last.sent_at > self.window:
+                echoed = False
+            elif data == last_reply:
+                echoed = True
+            else:
+                # its upper case: none to compare with when the reply is its own
+                # (an upper-casing server), computed only for a datagram as long
+                upper = last.reply_upper
+                echoed = (
+                    upper is not last_reply
+                    and len(data) == len(last_reply)
+                    and data == (last_reply.upper() if upper is None else upper)
+                )
                 if not echoed and self.repeats:
                     echoed = data == last.data
             if echoed:

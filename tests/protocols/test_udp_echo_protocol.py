@@ -139,6 +139,49 @@ def test_loop_guard_needs_the_answers_back_to_back() -> None:
         guard.sent(peer, b"HI", float(i))
 
 
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.sampled_from(["upper", "plain", "fixed"]),
+    st.booleans(),
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # which peer
+            st.sampled_from(["last reply", "its upper case", "last datagram", "new"]),
+            st.binary(max_size=6),
+            st.sampled_from([0.0, 0.01, 0.2]),  # time since the previous datagram
+        ),
+        max_size=60,
+    ),
+)
+def test_loop_guard_check_is_looped_then_sent(
+    server: str, repeats: bool, steps: list[tuple[int, str, bytes, float]]
+) -> None:
+    """check() (one look-up, what the servers call) decides as looped() and sent() do."""
+    one = echo.LoopGuard(streak=3, window=0.05, repeats=repeats)
+    two = echo.LoopGuard(streak=3, window=0.05, repeats=repeats)
+    replies: dict[int, bytes] = {}
+    sent: dict[int, bytes] = {}
+    now = 0.0
+    for peer, kind, new, dt in steps:
+        now += dt
+        last = replies.get(peer, b"x")
+        data = {
+            "last reply": last,
+            "its upper case": last.upper(),
+            "last datagram": sent.get(peer, b"y"),
+            "new": new,
+        }[kind]
+        reply = {"upper": data.upper(), "plain": data, "fixed": b"Wed Dec  2"}[server]
+        looped = two.looped(peer, data, now)
+        if not looped:
+            two.sent(peer, reply, now)
+        upper = reply if server == "upper" else None
+        assert one.check(peer, data, reply, now, upper) == looped
+        sent[peer] = data
+        if not looped:
+            replies[peer] = reply
+
+
 def test_drop_notice_reads_cleanly() -> None:
     """Issue 14 item 8: one level of parentheses, a count with its noun, '; ' between reasons."""
     assert all("(" not in why and ")" not in why for why in echo.DROP_REASONS.values())
