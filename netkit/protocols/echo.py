@@ -181,8 +181,10 @@ class LoopGuard:
             elif data == last_reply:
                 echoed = True
             else:
-                # its upper case: none to compare with when the reply is its own
-                # (an upper-casing server), computed only for a datagram as long
+                # our reply upper-cased: nothing more to compare when the reply
+                # is its own upper case (an upper-casing server); otherwise
+                # compared (and computed, if need be) only for a datagram as
+                # long as the reply
                 upper = last.reply_upper
                 echoed = (
                     upper is not last_reply
@@ -288,10 +290,10 @@ class EchoPolicy(ReplyGuard):
         :data:`DROP_REASONS`: a ``str``, where a reply is ``bytes``).
 
         *source* is the sender in the packed form a batched reader has at
-        hand: its port in two bytes, network order, first and its host as
-        ``socket.inet_pton`` gives it (as long as *own_packed*) last; bytes
-        between the two (an IPv6 socket address's flow information) only
-        make it part of the key.  It is also the loop guard's key.
+        hand: first its port (two bytes, network order), last its host as
+        ``socket.inet_pton`` gives it (as many bytes as *own_packed*).
+        Bytes between the two (an IPv6 socket address's flow information)
+        are only part of the key: *source* is also the loop guard's key.
         """
         # ReplyGuard.check's steps, with the loop guard's look-up and its
         # record of the reply in one call (this runs for every datagram)
