@@ -268,17 +268,16 @@ def main() -> None:
     print()
     print(f"uvloop installed: {uvloop}; server on CPU {SERVER_CPU}, loadgen on CPU {LOAD_CPU}")
     print("goals (issue 10, ratio to the C reference; --mode fork's is benchmarks/fork.py's):")
-    for workload, conc, mode, base, tps, _got in rows:
+    ratios = {(w, c, name): tps / base if base else 0.0 for w, c, name, base, tps, _ in rows}
+    for (workload, conc, mode), ratio in ratios.items():
         goal = GOALS.get((workload, conc, mode))
         if goal is None:
             continue
-        ratio = tps / base if base else 0.0
         verdict = "met" if ratio >= goal else "NOT met"
         print(f"  {workload} c={conc} {mode}: {ratio:.2f}x (goal {goal:.2f}x) {verdict}")
         for label, _argv in floor_servers.get(mode, []):
-            for w, c, name, fbase, ftps, _ in rows:
-                if (w, c, name) == (workload, conc, label):
-                    print(f"    {label}: {ftps / fbase if fbase else 0.0:.2f}x")
+            if (workload, conc, label) in ratios:
+                print(f"    {label}: {ratios[workload, conc, label]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tcp import BENCH, terminate  # ../shared/bench, found from a worktree too
+from tcp import BENCH, FLOORS_DIR, terminate  # ../shared/bench, found from a worktree too
 
 #: issue 10: udp-echo serve --quiet at these concurrencies, ratio to the C reference
 GOALS = {10: 0.85, 100: 0.85}
@@ -152,7 +152,7 @@ def main() -> None:
         )
         print(f"netkit: {' '.join(netkit)}")
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-        floor = [sys.executable, str(Path(__file__).resolve().parent / "floors" / "udp_batch.py")]
+        floor = [sys.executable, str(FLOORS_DIR / "udp_batch.py")]
         floor_head = f" {'floor':>7}" if args.floors else ""
         head = f"{'conc':>5} {'C ref tx/s':>12} {'netkit tx/s':>12} {'ratio':>7}"
         print(f"{head}{floor_head}   per round")
