@@ -30,6 +30,11 @@ from typing import Self
 
 from netkit.events import Event, Sink, Summary
 
+#: how long the main thread waits at most before it looks again: a signal the
+#: kernel hands to another thread of the process only runs its Python handler
+#: (a second Ctrl-C's force_stop, say) once the main thread wakes up
+SIGNAL_SLICE = 0.1
+
 
 class Service:
     """The life cycle: start / address / stop, counting, stop requests, failure.
@@ -125,13 +130,12 @@ class Service:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a stop is requested (``--count`` reached, signal); True if so.
 
-        Waits in short slices: a signal delivered to another thread of the
-        process only runs its Python handler once the main thread wakes up,
-        and a lock wait without a timeout would never wake up for it.
+        Waits in short slices (:data:`SIGNAL_SLICE`): a lock wait without a
+        timeout would never wake up for a signal handled in another thread.
         """
         if timeout is not None:
             return self._stop_requested.wait(timeout)
-        while not self._stop_requested.wait(0.1):
+        while not self._stop_requested.wait(SIGNAL_SLICE):
             pass
         return True
 
@@ -271,7 +275,11 @@ class Server(Service):
         self.grace = grace
         self.waker.wake()
         if self._thread is not None:
-            self._thread.join(max(grace, 0.1) + self.stop_margin)
+            # in slices, as wait() does: a second Ctrl-C during the grace must
+            # run its handler now, not when the grace is over
+            deadline = time.monotonic() + max(grace, 0.1) + self.stop_margin
+            while self._thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+                self._thread.join(min(left, SIGNAL_SLICE))
         try:
             self.finish()
         finally:

@@ -200,6 +200,40 @@ def test_a_burst_of_lines_is_logged_whole_and_in_order(mode: str) -> None:
     assert (gone.lines, gone.reason) == (3000, "empty line")
 
 
+@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+def test_a_signal_that_lands_on_another_thread_still_ends_the_grace(mode: str) -> None:
+    # a second Ctrl-C (force_stop) while stop() waits out --grace: Python runs
+    # a handler in the main thread only, and the kernel may hand the signal to
+    # any thread; the main thread must not sit in one long wait meanwhile
+    import signal
+    import time
+
+    events = Collector()
+    server = make(events, mode)
+    previous = signal.signal(signal.SIGUSR1, lambda _sig, _frame: server.force_stop())
+    try:
+        with connect(server.start().address) as sock:
+            assert exchange(sock, b"one\nhalf") == b"ONE\n"  # busy: a line begun
+
+            def second_signal() -> None:
+                for _ in range(1000):  # until the stop has begun (at most 10 s)
+                    if server.stopping:
+                        break
+                    threading.Event().wait(0.01)
+                signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # to this thread
+
+            helper = threading.Thread(target=second_signal)
+            helper.start()
+            started = time.monotonic()
+            server.stop(grace=30)
+            took = time.monotonic() - started
+            helper.join(10)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert took < 15  # not the 30 s of grace
+    assert server.forced
+
+
 def test_prefork_replaces_a_worker_that_dies() -> None:
     events = Collector()
     with make(events, "prefork", prefork=2) as server:
