@@ -4,9 +4,10 @@
 
 Builds ../shared/bench/loadgen.c and ref_c_echo.c into a temporary
 directory, then for each workload runs the C reference and each netkit mode
-in pairs (a C run just before each netkit run), the server pinned to CPU 1 and loadgen to CPU 0
-(taskset), and prints transactions per second with the ratio to the
-reference measured in the same run:
+alternately (C, netkit, C, floor, C, ...: every run between two C runs),
+the server pinned to CPU 1 and loadgen to CPU 0 (taskset), and prints
+transactions per second with the ratio to the mean of the two C runs
+around it:
 
 - upper-server, persistent connections (loadgen tcp_rr) with 10, 100, 1000
   clients, in sync / thread / fork / async mode (async on uvloop, and on
@@ -16,7 +17,7 @@ reference measured in the same run:
 - tcp-time daytime connect-read-close (tcp_crr) against the C daytime server.
 
 With --floors, each row with a goal at 100 and 1000 connections is
-followed by the floors of its design, measured in pairs the same way: the
+followed by the floors of its design, measured in the same row: the
 least a server built that way can do (benchmarks/floors/): for --mode
 thread a thread-per-connection server in C and in plain Python, for
 --mode async a bare Protocol on the same event loop.  A goal missed by a
@@ -184,7 +185,8 @@ def main() -> None:
         "--repeat",
         type=int,
         default=3,
-        help="paired runs per row; the median pair is shown, with the spread of the ratios",
+        help="runs of each server per row, each between two C runs; the median is shown, "
+        "with the spread of the ratios",
     )
     parser.add_argument(
         "--floors",
@@ -209,31 +211,41 @@ def main() -> None:
             finally:
                 server.stop()
 
-        def measure_one(
-            workload: str, conc: int, refmode: str, label: str, argv: list[str]
+        def measure_row(
+            workload: str, conc: int, refmode: str, servers: list[tuple[str, list[str]]]
         ) -> None:
-            # each run is paired with a C reference run just before it: other
-            # load on the machine drifts, adjacent runs see about the same
-            pairs = []
+            # the runs go C, server 1, C, server 2, C, ... (--repeat times over):
+            # each server run is compared with the mean of the C runs just
+            # before and just after it, so a drift of the machine's speed
+            # during the row cancels out instead of landing on one side
+            c_ref = [str(ref), refmode]
+            runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {
+                label: [] for label, _ in servers
+            }
+            before = run_one(c_ref, workload, conc)
             for _ in range(opts.repeat):
-                b = run_one([str(ref), refmode], workload, conc)
-                g = run_one(argv, workload, conc)
-                pairs.append((g["tps"] / b["tps"] if b["tps"] else 0.0, b, g))
-            pairs.sort(key=lambda p: p[0])
-            ratio, base, got = pairs[len(pairs) // 2]  # the median pair
-            rows.append((workload, conc, label, base["tps"], got["tps"], got))
-            extra = ""
-            if len(pairs) > 1:  # how far the pairs spread: what one run can tell
-                extra += f"  (pairs {pairs[0][0]:.2f}-{pairs[-1][0]:.2f})"
-            if got.get("errors"):
-                extra += f"  errors {got['errors']:.0f}"
-            if got.get("conns_ok", conc) < conc:
-                extra += f"  ({got['conns_ok']:.0f} of {conc} connections served)"
-            print(
-                f"{workload:11} c={conc:<5} {label:27} {got['tps']:>9.0f} tx/s   "
-                f"C {base['tps']:>9.0f} tx/s   {ratio:5.2f}x{extra}",
-                flush=True,
-            )
+                for label, argv in servers:
+                    got = run_one(argv, workload, conc)
+                    after = run_one(c_ref, workload, conc)
+                    base = (before["tps"] + after["tps"]) / 2
+                    runs[label].append((got["tps"] / base if base else 0.0, base, got))
+                    before = after
+            for label, _ in servers:
+                done = sorted(runs[label], key=lambda r: r[0])
+                ratio, base, got = done[len(done) // 2]  # the median run
+                rows.append((workload, conc, label, base, got["tps"], got))
+                extra = ""
+                if len(done) > 1:  # how far the runs spread: what one run can tell
+                    extra += f"  (runs {done[0][0]:.2f}-{done[-1][0]:.2f})"
+                if got.get("errors"):
+                    extra += f"  errors {got['errors']:.0f}"
+                if got.get("conns_ok", conc) < conc:
+                    extra += f"  ({got['conns_ok']:.0f} of {conc} connections served)"
+                print(
+                    f"{workload:11} c={conc:<5} {label:27} {got['tps']:>9.0f} tx/s   "
+                    f"C {base:>9.0f} tx/s   {ratio:5.2f}x{extra}",
+                    flush=True,
+                )
 
         def measure(workload: str, conc: int, refmode: str, modes: list[str]) -> None:
             for mode in modes:
@@ -241,10 +253,10 @@ def main() -> None:
                     argv = [*NETKIT, "tcp-time", "serve", "--quiet", "--port"]
                 else:
                     argv = netkit_upper(mode)
-                measure_one(workload, conc, refmode, mode, argv)
+                servers = [(mode, argv)]
                 if (workload, conc, mode) in GOALS and workload == "tcp_rr":
-                    for label, floor_argv in floor_servers.get(mode, []):
-                        measure_one(workload, conc, refmode, label, floor_argv)
+                    servers += floor_servers.get(mode, [])
+                measure_row(workload, conc, refmode, servers)
 
         print(
             f"{'workload':11} {'clients':7} {'netkit mode':27} {'netkit':>14}   "

@@ -9,9 +9,10 @@ Run from the project root (or anywhere) with one command:
 
 It builds ../shared/bench/loadgen.c and ref_c_echo.c with cc into a
 temporary directory, then for each concurrency runs the C reference and the
-netkit server one after the other, each pinned to CPU 1 while loadgen runs
-on CPU 0 (taskset), with the same loadgen udp_rr flags, and prints tx/s side
-by side with netkit's ratio to the reference (median over the rounds).
+netkit server alternately (C, netkit, C, floor, C, ...), each pinned to CPU 1
+while loadgen runs on CPU 0 (taskset), with the same loadgen udp_rr flags,
+and prints tx/s side by side with netkit's ratio to the mean of the two C
+runs around each of its runs (median over the rounds).
 Absolute numbers drift with whatever else runs on the machine; the ratios
 from one run are what count.
 """
@@ -160,16 +161,23 @@ def main() -> None:
         floors: dict[int, float] = {}
         for conc in args.conc:
             ratios, refs, ours, floor_ratios = [], [], [], []
+            # C, netkit, C, floor, C, ...: every run is compared with the mean
+            # of the C runs just before and after it, so drift cancels out
+            before = measure([ref, "udp"], loadgen, conc, args, env)["tps"]
             for _ in range(args.rounds):
-                r = measure([ref, "udp"], loadgen, conc, args, env)
                 n = measure(netkit, loadgen, conc, args, env)
                 if n.get("upper_frac", 1.0) < 0.99:
                     raise SystemExit(f"netkit replies were not upper-cased: {n}")
-                refs.append(r["tps"])
+                after = measure([ref, "udp"], loadgen, conc, args, env)["tps"]
+                refs.append((before + after) / 2)
                 ours.append(n["tps"])
-                ratios.append(n["tps"] / r["tps"])
+                ratios.append(n["tps"] / refs[-1])
+                before = after
                 if args.floors:  # after netkit, in the same round
-                    floor_ratios.append(measure(floor, loadgen, conc, args, env)["tps"] / r["tps"])
+                    f = measure(floor, loadgen, conc, args, env)["tps"]
+                    after = measure([ref, "udp"], loadgen, conc, args, env)["tps"]
+                    floor_ratios.append(f / ((before + after) / 2))
+                    before = after
             per = " ".join(f"{x:.2f}" for x in ratios)
             medians[conc] = statistics.median(ratios)
             floor_col = ""
