@@ -25,14 +25,14 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from netkit.events import Notice
 from netkit.protocols.ratelimit import ReportLimit
 
 if TYPE_CHECKING:
     from netkit.protocols.echo import EchoPolicy, ReplyGuard
-    from netkit.services.core import Server
+    from netkit.services.core import Server, Service
 
 #: accept() errors that mean "out of a resource, try again later"
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -154,6 +154,19 @@ class Loop:
         self.selector.close()
 
 
+class AcceptLoop(Protocol):
+    """What an :class:`Acceptor` needs of a loop: :class:`Loop`, or an adapter to another."""
+
+    @property
+    def server(self) -> Service: ...
+
+    def add(self, fileobj: Any, callback: Callable[[], None]) -> None: ...
+
+    def remove(self, fileobj: Any) -> None: ...
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Any: ...
+
+
 class Acceptor:
     """Accept connections on *sock* in batches and hand each to *on_connection*.
 
@@ -167,7 +180,7 @@ class Acceptor:
 
     def __init__(
         self,
-        loop: Loop,
+        loop: AcceptLoop,
         sock: socket.socket,
         on_connection: Callable[[socket.socket, Any], None],
         *,

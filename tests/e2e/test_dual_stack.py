@@ -91,6 +91,7 @@ def test_creosote_listen_udp_and_tcp_dual_stack() -> None:
         ("fork", "netkit"),  # the forker process formats the peer itself
         ("fork --prefork 2", "netkit"),
         ("async", "netkit"),
+        ("async --loop asyncio", "netkit"),  # the lean transport formats the accepted address
     ],
 )
 def test_ipv4_client_of_a_dual_stack_socket_is_shown_as_ipv4(mode: str, impl: str) -> None:

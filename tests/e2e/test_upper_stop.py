@@ -72,10 +72,10 @@ class Terminal:
         os.close(self.controller)
 
 
-@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async --loop asyncio"])
 def test_ctrl_c_says_what_it_waits_for_and_ctrl_c_again_stops_now(mode: str) -> None:
     term = Terminal(
-        [NETKIT, "upper-server", "serve", "--port", "0", "--mode", mode, "--grace", "30"]
+        [NETKIT, "upper-server", "serve", "--port", "0", "--mode", *mode.split(), "--grace", "30"]
     )
     try:
         found = term.read_until(rb"listening on tcp 127\.0\.0\.1:(\d+)")

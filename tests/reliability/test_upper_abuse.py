@@ -43,7 +43,7 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-@pytest.mark.parametrize("mode", ["thread", "async"])
+@pytest.mark.parametrize("mode", ["thread", "async", "async --loop asyncio"])
 def test_500_idle_then_good_client_p99_within_100ms_no_failures(mode: str) -> None:
     """Item 4: 500 idle connections, then 100 requests: p99 <= 100 ms, 0 failures.
 
@@ -54,7 +54,7 @@ def test_500_idle_then_good_client_p99_within_100ms_no_failures(mode: str) -> No
         "upper-server",
         "serve",
         "--mode",
-        mode,
+        *mode.split(),
         "--quiet",
         "--max-clients",
         "600",
@@ -87,7 +87,7 @@ def test_idle_crowd_good_client_answered_within_idle_timeout_plus_1s(
         "upper-server",
         "serve",
         "--mode",
-        mode,
+        *mode.split(),
         "--quiet",
         "--idle-timeout",
         str(idle_timeout),
@@ -138,12 +138,19 @@ def _flood(port: int, total: int, result: dict[str, object]) -> None:
         result["reply"] = reply
 
 
-@pytest.mark.parametrize("mode", ["thread", "async", "sync", "fork"])
+@pytest.mark.parametrize("mode", ["thread", "async", "async --loop asyncio", "sync", "fork"])
 def test_256mib_line_closed_after_max_line_rss_grows_under_10mib(mode: str) -> None:
     """Item 6: a 256 MiB line with no newline: closed after --max-line (64 KiB),
     server peak RSS (VmHWM) grows < 10 MiB, another client is answered meanwhile."""
     with Server(
-        "upper-server", "serve", "--mode", mode, "--max-line", "65536", *PORT_0_JSON, collect=True
+        "upper-server",
+        "serve",
+        "--mode",
+        *mode.split(),
+        "--max-line",
+        "65536",
+        *PORT_0_JSON,
+        collect=True,
     ) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as warm:
             assert exchange(warm, b"warm up\n") == b"WARM UP\n"
@@ -189,12 +196,12 @@ SPLIT_LINES = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["thread", "async", "sync", "fork"])
+@pytest.mark.parametrize("mode", ["thread", "async", "async --loop asyncio", "sync", "fork"])
 def test_every_byte_split_same_as_one_shot(mode: str) -> None:
     """Item 6: each line cut at every byte boundary (and sent byte by byte) gets
     the same reply as one-shot delivery, through a real server."""
     with Server(
-        "upper-server", "serve", "--mode", mode, "--quiet", *PORT_0_JSON, collect=True
+        "upper-server", "serve", "--mode", *mode.split(), "--quiet", *PORT_0_JSON, collect=True
     ) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -38,7 +38,10 @@ def _eof_times(socks: list[socket.socket], t0: float, limit: float) -> list[floa
     return out
 
 
-@pytest.mark.parametrize(("mode", "n"), [("thread", 20), ("async", 20), ("fork", 10), ("sync", 1)])
+@pytest.mark.parametrize(
+    ("mode", "n"),
+    [("thread", 20), ("async", 20), ("async --loop asyncio", 20), ("fork", 10), ("sync", 1)],
+)
 def test_idle_timeout_within_10_percent_and_back_to_baseline(mode: str, n: int) -> None:
     """Item 5: --idle-timeout 1.5 closes silent connections after 1.35-1.65 s (±10%);
     threads (/proc/PID/task), children and open connections return to baseline."""
@@ -47,7 +50,7 @@ def test_idle_timeout_within_10_percent_and_back_to_baseline(mode: str, n: int) 
         "upper-server",
         "serve",
         "--mode",
-        mode,
+        *mode.split(),
         "--idle-timeout",
         str(idle_timeout),
         *PORT_0_JSON,
@@ -83,7 +86,7 @@ def test_idle_timeout_within_10_percent_and_back_to_baseline(mode: str, n: int) 
         assert code == 0
 
 
-@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async --loop asyncio"])
 def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(mode: str) -> None:
     """Item 5: --max-clients 20, 20 held + 100 extra: each extra gets one line
     saying why and is closed; threads <= cap + 5 (fork: children <= cap)."""
@@ -92,7 +95,7 @@ def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(m
         "upper-server",
         "serve",
         "--mode",
-        mode,
+        *mode.split(),
         "--max-clients",
         str(cap),
         *PORT_0_JSON,
@@ -134,12 +137,18 @@ def _nofile_64() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
 
-@pytest.mark.parametrize("mode", ["thread", "async", "fork", "sync"])
+@pytest.mark.parametrize("mode", ["thread", "async", "async --loop asyncio", "fork", "sync"])
 def test_nofile_64_and_100_clients_cpu_under_20pct_recovers_in_2s(mode: str) -> None:
     """Item 7: RLIMIT_NOFILE 64, 100 clients held 2 s: server CPU <= 20% of a
     core, <= 1 warning per second, answers again within 2 s after they close."""
     with Server(
-        "upper-server", "serve", "--mode", mode, *PORT_0_JSON, collect=True, preexec_fn=_nofile_64
+        "upper-server",
+        "serve",
+        "--mode",
+        *mode.split(),
+        *PORT_0_JSON,
+        collect=True,
+        preexec_fn=_nofile_64,
     ) as srv:
         cpu0 = cpu_seconds(srv.pid)
         t0 = time.monotonic()

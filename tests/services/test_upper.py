@@ -120,7 +120,7 @@ def test_client_aborting_mid_line_does_not_disturb_the_server(mode: str) -> None
             assert exchange(sock, b"next\n") == b"NEXT\n"
 
 
-@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async-asyncio"])
 def test_200_idle_connections_and_a_new_client_is_served(mode: str) -> None:
     events = Collector()
     idle: list[socket.socket] = []
@@ -200,7 +200,7 @@ def test_a_burst_of_lines_is_logged_whole_and_in_order(mode: str) -> None:
     assert (gone.lines, gone.reason) == (3000, "empty line")
 
 
-@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async-asyncio"])
 def test_a_signal_that_lands_on_another_thread_still_ends_the_grace(mode: str) -> None:
     # a second Ctrl-C (force_stop) while stop() waits out --grace: Python runs
     # a handler in the main thread only, and the kernel may hand the signal to
@@ -263,7 +263,7 @@ def test_idle_timeout_closes_the_connection(mode: str) -> None:
         assert events.wait_for(Disconnected, 1)[0].reason == "idle timeout"
 
 
-@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async-asyncio"])
 def test_max_clients_turns_the_next_client_away(mode: str) -> None:
     events = Collector()
     with make(events, mode, max_clients=1) as server:
