@@ -10,7 +10,8 @@ design (benchmarks/floors/), and their ratio:
 
 - async: ``upper-server --mode async`` against a bare ``asyncio.Protocol``
   whose ``data_received`` only writes ``data.upper()``, on uvloop and on
-  the standard loop (``loadgen tcp_rr``);
+  the standard loop, each on the transport netkit uses there (uvloop's;
+  on the standard loop netkit's lean one) (``loadgen tcp_rr``);
 - thread: ``--mode thread`` against a Python thread-per-connection server
   that only does recv, upper, sendall (``tcp_rr``);
 - udp: ``udp-echo serve --quiet`` against a recvmmsg/sendmmsg loop on
@@ -95,7 +96,7 @@ def rows(clients: int) -> list[tuple[str, str, str, int, list[str], list[str]]]:
             "async, asyncio",
             "tcp_rr",
             clients,
-            [*bare, "asyncio", "PORT"],
+            [*bare, "lean", "PORT"],
             [*upper, "async", "--loop", "asyncio"],
         ),
         (

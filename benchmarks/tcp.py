@@ -20,7 +20,9 @@ With --floors, each row with a goal at 100 and 1000 connections is
 followed by the floors of its design, measured in the same row: the
 least a server built that way can do (benchmarks/floors/): for --mode
 thread a thread-per-connection server in C and in plain Python, for
---mode async a bare Protocol on the same event loop.  A goal missed by a
+--mode async a bare Protocol on the same event loop and transport (on the
+standard loop netkit's lean transport; the same Protocol on asyncio's own
+transport is shown beside it as "ref").  A goal missed by a
 mode that is level with its floor is the design's limit on this machine,
 not netkit's overhead.
 
@@ -101,7 +103,10 @@ def floors(tmp: Path) -> dict[str, list[tuple[str, list[str]]]]:
             ("floor: Python thread/conn", [sys.executable, str(FLOORS_DIR / "thread_server.py")]),
         ],
         "async": [("floor: bare uvloop Protocol", [*bare, "uvloop"])],
-        "async --loop asyncio": [("floor: bare asyncio Protocol", [*bare, "asyncio"])],
+        "async --loop asyncio": [
+            ("floor: bare Protocol, lean", [*bare, "lean"]),
+            ("ref: bare asyncio Protocol", [*bare, "asyncio"]),
+        ],
     }
 
 

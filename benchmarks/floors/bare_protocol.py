@@ -1,16 +1,20 @@
 """A floor: the least an upper-case line server can do on an event loop.
 
-    python benchmarks/floors/bare_protocol.py uvloop|asyncio PORT
+    python benchmarks/floors/bare_protocol.py uvloop|asyncio|lean PORT
 
 One ``asyncio.Protocol`` whose ``data_received`` writes ``data.upper()``:
 no session, no timers, no stop logic.  What it gets is what
 ``upper-server --mode async`` could get on the same loop at most
-(benchmarks/tcp.py --floors, benchmarks/instructions.py).
+(benchmarks/tcp.py --floors, benchmarks/instructions.py).  ``uvloop`` and
+``asyncio`` serve it on the loop's own server and transports; ``lean`` on
+the standard loop with netkit's lean transport
+(``netkit.services.modes.lean_transport``), as ``--loop asyncio`` runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from typing import cast
 
@@ -30,9 +34,21 @@ async def serve(port: int) -> None:
         await server.serve_forever()
 
 
+def serve_lean(port: int) -> None:
+    from netkit.services.core import Service
+    from netkit.services.modes.lean_transport import LeanServer
+
+    loop = asyncio.new_event_loop()
+    listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+    LeanServer(loop, listener, Upper, Service(lambda _event: None))
+    loop.run_forever()
+
+
 def main() -> None:
     loop, port = sys.argv[1], int(sys.argv[2])
-    if loop == "uvloop":
+    if loop == "lean":
+        serve_lean(port)
+    elif loop == "uvloop":
         import uvloop
 
         uvloop.run(serve(port))
