@@ -7,6 +7,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -261,6 +262,28 @@ def test_idle_timeout_closes_the_connection(mode: str) -> None:
             assert exchange(sock, b"a\n") == b"A\n"
             assert recv_all(sock) == b""  # closed by the server
         assert events.wait_for(Disconnected, 1)[0].reason == "idle timeout"
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_a_client_that_never_reads_its_replies_is_closed_after_the_idle_timeout(
+    mode: str,
+) -> None:
+    """It cannot hold its slot for good: its replies fill the socket buffers and
+    the server's, reading stops, and the idle timeout ends it like a silent one."""
+    events = Collector()
+    with make(events, mode, idle_timeout=0.5) as server:
+        with connect(server.address, timeout=0.2) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sent, deadline = 0, time.monotonic() + 30
+            try:  # until the server stops reading (bounded in bytes and time)
+                while sent < 256 << 20 and time.monotonic() < deadline:
+                    sent += sock.send(b"x" * 1023 + b"\n")
+            except TimeoutError:
+                pass
+            assert sent < 256 << 20, "the server read 256 MiB it could not answer"
+            assert time.monotonic() < deadline, "the server went on reading for 30 s"
+            (gone,) = events.wait_for(Disconnected, 1, timeout=10)
+        assert gone.reason == "idle timeout"
 
 
 @pytest.mark.parametrize("mode", ["thread", "fork", "async", "async-asyncio"])

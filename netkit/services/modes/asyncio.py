@@ -238,10 +238,16 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 return
             self.closing = True
             self.reason = reason
+            transport = self.transport
             if abort:
-                self.transport.abort()
-            else:
-                self.transport.close()
+                transport.abort()
+                return
+            transport.close()  # what is buffered is sent first
+            if transport.get_write_buffer_size():
+                # to a client that may never read it (its replies filled the
+                # buffers, so reading stopped): the idle timeout more, then
+                # the connection goes, as a blocking mode's send times out
+                loop.call_later(idle_timeout, transport.abort)
 
         def data_received(self, data: bytes) -> None:
             session = self.session

@@ -119,6 +119,8 @@ class SyncMode(Mode):
         if reply:
             try:
                 conn.sendall(reply)
+            except (BlockingIOError, TimeoutError):  # SO_SNDTIMEO: the client stopped reading
+                end = "idle timeout"
             except OSError:
                 end = "reset"
         if end == END_TOO_LONG:
