@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,17 +30,20 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tcp import FLOORS_DIR, LOAD_CPU, NETKIT, Run, build, free_port, pinned
+
+from tests.proc import CLK_TCK, stat_fields
 
 WARM_UP = 5000
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """User and system CPU seconds of process *pid* so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    fields = stat_fields(pid)
+    assert fields is not None, f"server {pid} is gone"
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def per_request(argv: list[str], loadgen: Path, clients: int, count: int) -> tuple[float, float]:

@@ -9,7 +9,7 @@ on the loop's own readiness callbacks (``add_reader``/``add_writer``):
 
 - :class:`LeanTransport` is the :class:`asyncio.Transport` subset the
   protocol calls (write, write_eof, close, abort, pause and resume reading,
-  ``get_extra_info``) with asyncio's semantics: writes are sent at once
+  ``get_extra_info("peername")``) with asyncio's semantics: writes are sent at once
   and buffered only when the socket is full, past 64 KiB of buffer the
   protocol's ``pause_writing`` is called (``resume_writing`` at 16 KiB),
   ``close`` sends what is buffered first, ``abort`` does not, EOF is
@@ -33,13 +33,12 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from netkit.services.blocking import RECV_SIZE
 from netkit.services.loops import Acceptor
 
 if TYPE_CHECKING:
     from netkit.services.core import Service
 
-#: what one read asks for: more than any line a client sends at once
-RECV_SIZE = 65536
 #: asyncio's default write-buffer limits: pause the protocol above, resume at or below
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
@@ -256,16 +255,8 @@ class LeanTransport:
             self._sock.close()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "peername":
-            return self.peer
-        if name == "sockname":
-            try:
-                return self._sock.getsockname()
-            except OSError:
-                return default
-        if name == "socket":
-            return self._sock
-        return default
+        """Only ``peername`` (the accepted address): all the protocol asks for."""
+        return self.peer if name == "peername" else default
 
 
 class LeanServer:
