@@ -80,7 +80,8 @@ def upper_server() -> None:
     type=TIMEOUT,
     default=300.0,
     show_default=True,
-    help="Close a connection that sends nothing for this many seconds.",
+    help="Close a connection that sends nothing (or reads none of its replies) "
+    "for this many seconds.",
 )
 @click.option(
     "--line-timeout",
