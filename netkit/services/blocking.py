@@ -20,6 +20,7 @@ from netkit.protocols.upper import END_TOO_LONG, UpperSession
 TYPE_CHECKING = False  # typing itself is not imported: it is large
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 #: Linux: a socket from accept() is in blocking mode whatever the listener's
 #: mode (BSD and macOS copy O_NONBLOCK from the listener), and Python only
@@ -29,6 +30,8 @@ RECV_SIZE = 65_536
 #: after a too-long line: how long to read and drop what the client still sends
 DRAIN_SECONDS = 0.5
 DRAIN_BYTES = 4 << 20
+#: connections turned away and still read from at once (:class:`TurnAway`)
+TURN_AWAY_LIMIT = 32
 
 
 def set_io_timeouts(sock: Socket, seconds: float) -> None:
@@ -210,6 +213,103 @@ def drain(conn: Socket) -> None:
             got += len(chunk)
     except OSError:
         pass
+
+
+class TurnAway:
+    """Connections turned away with *reply*, closed so that the client can read it.
+
+    Closing a socket with unread data makes the kernel reset the connection,
+    and the reset can destroy the reply before the client reads it: a client
+    that sent its line at once (``echo hi | nc host port``) would see
+    "connection reset" instead of why.  So :meth:`start` sends the reply and
+    a FIN after it (``shutdown(SHUT_WR)``), and the socket stays open, read
+    and dropped, until the client closes, *seconds* pass or *max_bytes* have
+    come, whichever is first.  At most *limit* at once: past that a
+    connection is closed at once (a flood of them costs no more descriptors).
+
+    No loop of its own: *watch* and *unwatch* add and remove a descriptor
+    from the caller's loop, which calls :meth:`readable` when it can be
+    read and :meth:`expire` at :meth:`next_due`.
+    """
+
+    def __init__(
+        self,
+        reply: bytes,
+        watch: Callable[[int], None],
+        unwatch: Callable[[int], None],
+        *,
+        limit: int = TURN_AWAY_LIMIT,
+        seconds: float = DRAIN_SECONDS,
+        max_bytes: int = DRAIN_BYTES,
+    ) -> None:
+        self.reply = reply
+        self.watch = watch
+        self.unwatch = unwatch
+        self.limit = limit
+        self.seconds = seconds
+        self.max_bytes = max_bytes
+        #: fd -> [socket, when it is closed at the latest, bytes read]
+        self._open: dict[int, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def start(self, sock: Socket, now: float) -> None:
+        """Send the reply to *sock*, half-close it and read it until it ends."""
+        try:
+            sock.setblocking(False)
+            sock.send(self.reply)
+            full = len(self._open) >= self.limit
+            if not full:
+                sock.shutdown(SHUT_WR)
+        except OSError:
+            full = True
+        if full:
+            close_quietly(sock)
+            return
+        fd = sock.fileno()
+        self._open[fd] = [sock, now + self.seconds, 0]
+        self.watch(fd)
+
+    def readable(self, fd: int) -> None:
+        entry = self._open.get(fd)
+        if entry is None:
+            return
+        try:
+            while True:
+                data = entry[0].recv(RECV_SIZE)
+                entry[2] += len(data)
+                if not data or entry[2] > self.max_bytes:
+                    break
+        except BlockingIOError:
+            return  # all read for now
+        except OSError:
+            pass
+        self._close(fd)
+
+    def next_due(self) -> float | None:
+        """When :meth:`expire` should run next (None: nothing is open)."""
+        return min((entry[1] for entry in self._open.values()), default=None)
+
+    def expire(self, now: float) -> None:
+        """Close those whose time is up."""
+        for fd in [fd for fd, entry in self._open.items() if entry[1] <= now]:
+            self._close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self._open):
+            self._close(fd)
+
+    def forget(self) -> None:
+        """In a forked child: close this process's copies, leaving the connections be."""
+        for entry in self._open.values():
+            close_quietly(entry[0])  # (the parent's copy keeps the connection)
+        self._open.clear()
+
+    def _close(self, fd: int) -> None:
+        entry = self._open.pop(fd)
+        self.unwatch(fd)
+        close_quietly(entry[0])
 
 
 def close_quietly(conn: Socket) -> None:

@@ -21,7 +21,7 @@ Over UDP (``udp=True``) every datagram is answered on the server's loop,
 behind the guards every UDP responder of netkit has
 (:class:`netkit.protocols.echo.ReplyGuard`).
 :class:`UpperServer` holds what every mode shares: the listening socket,
-the settings, and the connection accounting (``opened``/``closed``/``reject``).
+the settings, and the connection accounting (``opened``/``closed``/``turned_away``).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from netkit.events import Listening, Notice, Sink
 from netkit.events.upper_server import Connected, Disconnected, LineEvent, Rejected, UpperDatagram
 from netkit.protocols import lines as framing
 from netkit.protocols.echo import ReplyGuard
-from netkit.protocols.upper import BUSY_REPLY, EchoSession, UpperSession
+from netkit.protocols.upper import EchoSession, UpperSession
 from netkit.services import modes
 from netkit.services.core import Server
 from netkit.services.loops import DatagramReader, Loop
-from netkit.services.modes.base import Mode, close_quietly
+from netkit.services.modes.base import Mode
 
 MODES = tuple(modes.MODES)
 LOOPS = ("auto", "uvloop", "asyncio")
@@ -161,15 +161,6 @@ class UpperServer(Server):
         if not self.quiet:
             self.emit(Disconnected(peer, lines, duration, reason, n_open, total))
         self.handled()
-
-    def reject(self, conn: socket.socket, peer: str) -> None:
-        try:
-            conn.setblocking(False)
-            conn.send(BUSY_REPLY)
-        except OSError:
-            pass
-        close_quietly(conn)
-        self.turned_away(peer)
 
     def turned_away(self, peer: str) -> None:
         """A client was sent the busy reply and closed (by whoever accepted it)."""

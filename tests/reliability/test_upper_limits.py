@@ -116,7 +116,7 @@ def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(m
                     if not chunk:
                         break
                     data += chunk
-                assert data == b"ERROR server busy (max clients reached); try again later\r\n"
+                assert data == BUSY
                 peak_threads = max(peak_threads, threads(srv.pid))
                 peak_children = max(peak_children, len(descendants(srv.pid)))
             rejected = srv.wait_count("rejected", 100)
@@ -129,6 +129,57 @@ def test_cap_20_plus_100_extra_get_one_line_and_close_threads_under_cap_plus_5(m
         print(f"{mode}: peak threads {peak_threads}, peak children {peak_children}")
         assert peak_threads <= cap + 5
         assert peak_children <= cap + (mode == "fork")  # fork: + the forking process
+        code, _out, _err = srv.stop()
+        assert code == 0
+
+
+BUSY = b"ERROR server busy (max clients reached); try again later\r\n"
+
+
+@pytest.mark.parametrize("mode", ["thread", "fork", "async", "async --loop asyncio"])
+def test_a_turned_away_client_that_sent_at_once_reads_the_busy_line_not_a_reset(
+    mode: str,
+) -> None:
+    """A client that sends its lines right after connecting (``echo hi | nc``) to a
+    full server reads the busy line and then EOF, never a reset: the server sends a
+    FIN after the line and reads what the client sent before closing (a close with
+    unread data resets the connection, which can destroy the line unread).  One that
+    goes on sending is closed for good within a bounded time."""
+    with Server(
+        "upper-server",
+        "serve",
+        "--mode",
+        *mode.split(),
+        "--max-clients",
+        "1",
+        *PORT_0_JSON,
+        collect=True,
+    ) as srv:
+        held = open_idle(srv.port, 1)
+        try:
+            srv.wait_count("connect", 1)
+            for _ in range(50):
+                with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+                    s.sendall(b"hello there\n" * 100)
+                    data = b""
+                    while chunk := s.recv(4096):  # a reset fails the test here
+                        data += chunk
+                    assert data == BUSY
+            srv.wait_count("rejected", 50)
+            # one that keeps sending after the line: the server's socket is closed
+            # within DRAIN_SECONDS (0.5 s) and a send then fails (reset, or a broken pipe)
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+                s.sendall(b"x\n")
+                assert s.recv(4096) == BUSY and s.recv(4096) == b""
+                deadline = time.monotonic() + 10
+                with pytest.raises(OSError):
+                    while time.monotonic() < deadline:
+                        s.sendall(b"more\n" * 100)
+                        s.recv(0)
+                assert time.monotonic() < deadline
+            assert exchange(held[0], b"still\n") == b"STILL\n"
+        finally:
+            close_all(held)
         code, _out, _err = srv.stop()
         assert code == 0
 

@@ -48,7 +48,7 @@ from _socket import SOCK_STREAM
 from _socket import socket as Socket
 
 from netkit.protocols.upper import BUSY_REPLY, EchoSession, UpperSession
-from netkit.services.blocking import serve_blocking, since
+from netkit.services.blocking import TurnAway, serve_blocking, since
 
 TYPE_CHECKING = False  # not typing's: it is large
 if TYPE_CHECKING:
@@ -186,6 +186,9 @@ class Forker:
         self.idle = [False]
         self.child_stopping = [False]
         self.death = parent_death_signal() if config.death_signal else None
+        #: clients turned away, read until they close (their descriptors)
+        self.turned: set[int] = set()
+        self.turn_away = TurnAway(BUSY_REPLY, self.turned.add, self.turned.discard)
         self.wake_r, wake_w = posix.pipe()
         posix.set_blocking(self.wake_r, False)
         posix.set_blocking(wake_w, False)
@@ -224,7 +227,19 @@ class Forker:
                     fds.append(listen_fd)
                 else:
                     timeout = wait
+            turned = self.turned
+            if turned:
+                fds += turned
+                due = self.turn_away.next_due()
+                if due is not None:
+                    wait = max(due - time.monotonic(), 0.0)
+                    timeout = wait if timeout is None else min(timeout, wait)
             ready = select.select(fds, [], [], timeout)[0]
+            if turned:
+                for fd in ready:
+                    if fd in turned:
+                        self.turn_away.readable(fd)
+                self.turn_away.expire(time.monotonic())
             if wake_r in ready:
                 try:
                     while posix.read(wake_r, 4096):
@@ -296,13 +311,13 @@ class Forker:
                     return
                 continue  # ECONNABORTED and the like: that client is gone
             if len(live) >= self.config.max_clients:
-                self.turn_away(fd, b"R" + format_peer(addr).encode())
+                self.turn_away_client(fd, b"R" + format_peer(addr).encode())
                 continue
             try:
                 pid = fork()
             except OSError as exc:
                 body = LEN.pack(exc.errno or 0) + format_peer(addr).encode()
-                self.turn_away(fd, b"F" + body)
+                self.turn_away_client(fd, b"F" + body)
                 continue
             if pid == 0:
                 self.child(fd)  # does not return
@@ -311,13 +326,9 @@ class Forker:
             send(HEAD.pack(b"C", pid) + format_peer(addr).encode())
         self.delay = 0.0
 
-    def turn_away(self, fd: int, message: bytes) -> None:
-        try:
-            posix.set_blocking(fd, False)
-            posix.write(fd, BUSY_REPLY)
-        except OSError:
-            pass
-        posix.close(fd)
+    def turn_away_client(self, fd: int, message: bytes) -> None:
+        """The busy reply, then the client read until it closes (:class:`TurnAway`)."""
+        self.turn_away.start(Socket(fileno=fd), time.monotonic())
         self.send(message)
 
     # -- in a child ----------------------------------------------------------------
@@ -326,6 +337,7 @@ class Forker:
         try:
             started = time.monotonic()
             self.listener.close()
+            self.turn_away.forget()
             if self.death is not None:
                 # this process killed outright must not leave children serving
                 self.death(SIGTERM)

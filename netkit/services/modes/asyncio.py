@@ -19,9 +19,14 @@ from typing import Any, cast
 
 from netkit import net
 from netkit.events import Notice
-from netkit.events.upper_server import Rejected
 from netkit.protocols.upper import BUSY_REPLY, END_TOO_LONG, UpperSession
-from netkit.services.modes.base import DRAIN_BYTES, DRAIN_SECONDS, LineDeadline, Mode
+from netkit.services.modes.base import (
+    DRAIN_BYTES,
+    DRAIN_SECONDS,
+    TURN_AWAY_LIMIT,
+    LineDeadline,
+    Mode,
+)
 from netkit.services.modes.lean_transport import LeanServer
 
 ASYNC_MAX_CLIENTS = 10_000
@@ -72,6 +77,8 @@ class AsyncMode(Mode):
         self.loop_used = ""
         self._aserver: asyncio.AbstractServer | LeanServer | None = None
         self.all_closed = asyncio.Event()
+        #: connections turned away and not yet closed
+        self.turned_away = 0
 
     def prepare(self) -> None:
         # in the starting thread: a missing uvloop is the start's failure, and
@@ -199,11 +206,8 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 transport.close()
                 return
             if len(conns) >= max_clients:
-                self.transport.write(BUSY_REPLY)
-                transport.close()
-                server.bump("rejected")
-                if not server.quiet:
-                    server.emit(Rejected(peer, f"max clients ({max_clients}) reached"))
+                self._turn_away()
+                server.turned_away(peer)
                 return
             conns.add(self)
             self.session = server.new_session()
@@ -211,6 +215,22 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
             self.started = self.last = loop.time()
             self.timer = loop.call_at(self.last + idle_timeout, self._check_idle)
             server.opened(peer)
+
+        def _turn_away(self) -> None:
+            # the busy reply and a FIN after it; what the client still sends is
+            # read and dropped (data_received: at most DRAIN_BYTES) until it
+            # closes or DRAIN_SECONDS pass, so no reset destroys the reply
+            # (netkit.services.blocking.TurnAway, on the event loop)
+            transport = self.transport
+            transport.write(BUSY_REPLY)
+            self.closing = True
+            if mode.turned_away >= TURN_AWAY_LIMIT or not transport.can_write_eof():
+                transport.close()
+                return
+            mode.turned_away += 1
+            self.reason = "turned away"
+            transport.write_eof()
+            self.timer = loop.call_later(DRAIN_SECONDS, transport.close)
 
         def _check_idle(self) -> None:
             now = loop.time()
@@ -317,6 +337,8 @@ def _protocol_class(mode: AsyncMode) -> type[asyncio.Protocol]:
                 self.timer = None
             session = self.session
             if session is None:
+                if self.reason == "turned away":
+                    mode.turned_away -= 1
                 return
             self.session = None
             if exc is not None and not self.closing:

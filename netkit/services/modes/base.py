@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import _socket
 import socket
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from netkit import net
-from netkit.protocols.upper import UpperSession
+from netkit.protocols.upper import BUSY_REPLY, UpperSession
 from netkit.services.blocking import (
     DRAIN_BYTES,
     DRAIN_SECONDS,
     RECV_SIZE,
+    TURN_AWAY_LIMIT,
     LineDeadline,
+    TurnAway,
     close_quietly,
     drain,
     preset_timeouts,
@@ -92,21 +95,43 @@ class Mode:
     def run(self) -> None:
         server = self.server
         loop = self.loop = Loop(server)
+        self.turn_away = TurnAway(
+            BUSY_REPLY, lambda fd: loop.add(fd, lambda: self.turn_away.readable(fd)), loop.remove
+        )
+        self._turn_away_timer = False
         try:
             self.acceptor = Acceptor(loop, server.listener, self.accepted)
             self.setup(loop)
             loop.run()
             self.stop()
         finally:
+            self.turn_away.close_all()
             loop.close()
 
     def accepted(self, conn: socket.socket, addr: Any) -> None:
         server = self.server
         peer = net.format_peer(addr)
         if server.open >= server.max_clients:
-            server.reject(conn, peer)
+            self.reject(conn, peer)
             return
         self.serve_connection(conn, peer)
+
+    def reject(self, conn: socket.socket, peer: str) -> None:
+        """Past --max-clients: the busy reply, and the connection closed so
+        the client reads it (:class:`~netkit.services.blocking.TurnAway`)."""
+        self.turn_away.start(conn, time.monotonic())
+        if not self._turn_away_timer:
+            self._expire_turned_away()
+        self.server.turned_away(peer)
+
+    def _expire_turned_away(self) -> None:
+        turn_away = self.turn_away
+        turn_away.expire(time.monotonic())
+        due = turn_away.next_due()
+        self._turn_away_timer = due is not None
+        if due is not None:
+            assert self.loop is not None
+            self.loop.call_at(due, self._expire_turned_away)
 
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         raise NotImplementedError
@@ -144,6 +169,7 @@ __all__ = [
     "DRAIN_BYTES",
     "DRAIN_SECONDS",
     "RECV_SIZE",
+    "TURN_AWAY_LIMIT",
     "LineDeadline",
     "Mode",
     "close_quietly",
