@@ -263,6 +263,9 @@ def send(
 ) -> None:
     """Send each LINE, print each reply, then send the empty line and close.
 
+    A server past its --max-clients answers with its busy line instead:
+    that is exit 1, with the line.
+
     LINE '-' reads lines from standard input (up to the first empty line).
     With --udp, each address of a name is tried in turn until one answers.
     The server is given by --host and --port (every argument is a line);

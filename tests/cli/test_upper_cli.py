@@ -260,6 +260,27 @@ def test_chat_ends_with_exit_1_when_the_server_goes_away() -> None:
     assert err.decode().strip().count("\n") == 0 and "closed the connection" in err.decode()
 
 
+@pytest.mark.parametrize("mode", ["thread", "fork", "async"])
+def test_send_and_chat_turned_away_say_so_in_one_line_and_exit_1(mode: str) -> None:
+    """Past --max-clients the busy line is the server's, not a reply to print: a
+    script sees exit 1 and the reason, whether it sent a line or chatted."""
+    with serve("--mode", mode, "--max-clients", "1") as srv:
+        with connect(("127.0.0.1", srv.port)) as held:
+            held.sendall(b"hold\n")
+            assert recv_line(held) == b"HOLD\n"
+            for cmd in (["send", "hello"], ["chat"]):
+                got = run("upper-server", *cmd, "-p", str(srv.port), input=b"hi\n")
+                assert got.returncode == 1, got
+                assert got.stdout == b""
+                assert got.stderr.decode().splitlines() == [
+                    f"Error: 127.0.0.1:{srv.port} turned us away: ERROR server busy "
+                    "(max clients reached); try again later"
+                ]
+        events_until(srv, "disconnect")  # the held one: its slot is free
+        got = run("upper-server", "send", "-p", str(srv.port), "hello")
+        assert got.returncode == 0 and got.stdout.strip() == b"HELLO", got
+
+
 def test_client_errors_are_one_line() -> None:
     port = free_port()
     for cmd in (["send", "x"], ["chat"]):

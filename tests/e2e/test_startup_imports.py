@@ -58,7 +58,8 @@ ALLOWED = {
     "upper-server send": COMMON
     | family("upper_client")
     | {"netkit.net", "netkit.cli.upper_server", "netkit.clients", "netkit.clients.upper"}
-    | {"netkit.protocols.lines", "netkit.services", "netkit.services.modes"},
+    | {"netkit.protocols.lines", "netkit.protocols.upper"}
+    | {"netkit.services", "netkit.services.modes"},
     "creosote spew": COMMON
     | family("creosote_spew")
     | {"netkit.net", "netkit.cli.creosote", "netkit.clients", "netkit.clients.creosote"}
