@@ -18,7 +18,7 @@ from netkit.events.upper_client import LineReply
 from netkit.protocols import lines as framing
 from netkit.protocols.upper import BUSY_REPLY
 
-_BUSY = BUSY_REPLY.rstrip(b"\r\n")
+_BUSY = framing.content(BUSY_REPLY)
 
 MAX_REPLY = framing.DEFAULT_MAX_LINE + 2
 
@@ -103,12 +103,13 @@ class LineClient:
         except OSError as exc:
             raise net.NetError(net.describe_error(exc, f"sending to {self.server}")) from None
         raw = self._recv_line()
-        if raw.rstrip(b"\r\n") == _BUSY and line != _BUSY:
+        data = framing.content(raw)
+        if data == _BUSY and line != _BUSY:
             # the server's own line, not our line upper-cased (nor echoed)
             raise net.NetError(f"{self.server} turned us away: {_BUSY.decode()}")
         return LineReply(
             sent=shown,
-            data=framing.content(raw),
+            data=data,
             server=self.server,
             sent_wire=wire,
             reply_wire=raw,

@@ -227,16 +227,16 @@ class TurnAway:
     come, whichever is first.  At most *limit* at once: past that a
     connection is closed at once (a flood of them costs no more descriptors).
 
-    No loop of its own: *watch* and *unwatch* add and remove a descriptor
-    from the caller's loop, which calls :meth:`readable` when it can be
-    read and :meth:`expire` at :meth:`next_due`.
+    No loop of its own: the caller's loop watches :attr:`fds` (or is told
+    of each by *watch* and *unwatch*), calls :meth:`readable` when one can
+    be read and :meth:`expire` when :meth:`start` or :meth:`next_due` says.
     """
 
     def __init__(
         self,
         reply: bytes,
-        watch: Callable[[int], None],
-        unwatch: Callable[[int], None],
+        watch: Callable[[int], None] | None = None,
+        unwatch: Callable[[int], None] | None = None,
         *,
         limit: int = TURN_AWAY_LIMIT,
         seconds: float = DRAIN_SECONDS,
@@ -250,12 +250,15 @@ class TurnAway:
         self.max_bytes = max_bytes
         #: fd -> [socket, when it is closed at the latest, bytes read]
         self._open: dict[int, list[Any]] = {}
+        #: the descriptors open (a live view)
+        self.fds = self._open.keys()
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def start(self, sock: Socket, now: float) -> None:
-        """Send the reply to *sock*, half-close it and read it until it ends."""
+    def start(self, sock: Socket, now: float) -> float | None:
+        """Send the reply to *sock*, half-close it and read it until it ends:
+        when to :meth:`expire` it (None: closed at once)."""
         try:
             sock.setblocking(False)
             sock.send(self.reply)
@@ -266,12 +269,16 @@ class TurnAway:
             full = True
         if full:
             close_quietly(sock)
-            return
+            return None
         fd = sock.fileno()
-        self._open[fd] = [sock, now + self.seconds, 0]
-        self.watch(fd)
+        due = now + self.seconds
+        self._open[fd] = [sock, due, 0]
+        if self.watch is not None:
+            self.watch(fd)
+        return due
 
     def readable(self, fd: int) -> None:
+        """Read and drop what *fd* has; closed once it ends or sent too much."""
         entry = self._open.get(fd)
         if entry is None:
             return
@@ -308,7 +315,8 @@ class TurnAway:
 
     def _close(self, fd: int) -> None:
         entry = self._open.pop(fd)
-        self.unwatch(fd)
+        if self.unwatch is not None:
+            self.unwatch(fd)
         close_quietly(entry[0])
 
 

@@ -186,9 +186,8 @@ class Forker:
         self.idle = [False]
         self.child_stopping = [False]
         self.death = parent_death_signal() if config.death_signal else None
-        #: clients turned away, read until they close (their descriptors)
-        self.turned: set[int] = set()
-        self.turn_away = TurnAway(BUSY_REPLY, self.turned.add, self.turned.discard)
+        #: clients turned away, read until they close
+        self.turn_away = TurnAway(BUSY_REPLY)
         self.wake_r, wake_w = posix.pipe()
         posix.set_blocking(self.wake_r, False)
         posix.set_blocking(wake_w, False)
@@ -227,19 +226,18 @@ class Forker:
                     fds.append(listen_fd)
                 else:
                     timeout = wait
-            turned = self.turned
-            if turned:
-                fds += turned
-                due = self.turn_away.next_due()
-                if due is not None:
-                    wait = max(due - time.monotonic(), 0.0)
-                    timeout = wait if timeout is None else min(timeout, wait)
+            turn_away = self.turn_away
+            due = turn_away.next_due()  # (None: none turned away)
+            if due is not None:
+                fds += turn_away.fds
+                wait = max(due - time.monotonic(), 0.0)
+                timeout = wait if timeout is None else min(timeout, wait)
             ready = select.select(fds, [], [], timeout)[0]
-            if turned:
+            if due is not None:
                 for fd in ready:
-                    if fd in turned:
-                        self.turn_away.readable(fd)
-                self.turn_away.expire(time.monotonic())
+                    if fd in turn_away.fds:
+                        turn_away.readable(fd)
+                turn_away.expire(time.monotonic())
             if wake_r in ready:
                 try:
                     while posix.read(wake_r, 4096):

@@ -98,7 +98,6 @@ class Mode:
         self.turn_away = TurnAway(
             BUSY_REPLY, lambda fd: loop.add(fd, lambda: self.turn_away.readable(fd)), loop.remove
         )
-        self._turn_away_timer = False
         try:
             self.acceptor = Acceptor(loop, server.listener, self.accepted)
             self.setup(loop)
@@ -119,19 +118,11 @@ class Mode:
     def reject(self, conn: socket.socket, peer: str) -> None:
         """Past --max-clients: the busy reply, and the connection closed so
         the client reads it (:class:`~netkit.services.blocking.TurnAway`)."""
-        self.turn_away.start(conn, time.monotonic())
-        if not self._turn_away_timer:
-            self._expire_turned_away()
-        self.server.turned_away(peer)
-
-    def _expire_turned_away(self) -> None:
-        turn_away = self.turn_away
-        turn_away.expire(time.monotonic())
-        due = turn_away.next_due()
-        self._turn_away_timer = due is not None
+        due = self.turn_away.start(conn, time.monotonic())
         if due is not None:
             assert self.loop is not None
-            self.loop.call_at(due, self._expire_turned_away)
+            self.loop.call_at(due, lambda: self.turn_away.expire(time.monotonic()))
+        self.server.turned_away(peer)
 
     def serve_connection(self, conn: socket.socket, peer: str) -> None:
         raise NotImplementedError
